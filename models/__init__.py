@@ -1,0 +1,1 @@
+"""Seeded builders for the models the tests, benchmarks and demo use. Nothing is downloaded."""

@@ -1,0 +1,50 @@
+"""onnxviz: explain and visualize vision models from nothing but an ONNX file."""
+
+from .api import explain, load_image, methods
+from .context import Context
+from .errors import (
+    ConversionError,
+    DependencyError,
+    ImageError,
+    LayerError,
+    MethodError,
+    ModelError,
+    OnnxvizError,
+    OptionError,
+    TargetError,
+)
+from .explanation import Explanation
+from .method import Method, MethodOutput
+from .model import Model, load
+from .options import option
+from .preprocess import Preprocessing
+from .registry import register
+from .targets import Target
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Context",
+    "ConversionError",
+    "DependencyError",
+    "Explanation",
+    "ImageError",
+    "LayerError",
+    "Method",
+    "MethodError",
+    "MethodOutput",
+    "Model",
+    "ModelError",
+    "OnnxvizError",
+    "OptionError",
+    "Preprocessing",
+    "Target",
+    "TargetError",
+    "__version__",
+    "explain",
+    "load",
+    "load_image",
+    "methods",
+    "option",
+    "register",
+]

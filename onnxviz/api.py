@@ -1,0 +1,157 @@
+"""Top-level verbs: load, load_image, explain, methods."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from . import registry
+from .context import Context
+from .errors import ImageError, MethodError, OnnxvizError
+from .explanation import Explanation
+from .io import read_image, resize
+from .method import Method, MethodOutput
+from .model import Model, load
+from .options import as_dict, build, describe
+from .preprocess import Preprocessing
+from .targets import check_range, parse_targets
+
+ImageSource = str | os.PathLike | np.ndarray
+
+
+def load_image(source: ImageSource | Sequence[ImageSource], model: Model,
+               preprocessing: Preprocessing | str | None = None) -> np.ndarray:
+    """Image file(s) or RGB [0, 1] HWC array(s) -> a float32 batch in the model's own layout and size."""
+    if not model.input.layout:
+        raise ImageError(f"the model's input {model.input.name} {model.input.shape} is not an image (not 4-D)")
+    pre = preprocessing if isinstance(preprocessing, Preprocessing) else (
+        Preprocessing.preset(preprocessing, layout=model.input.layout, channels=model.input.channels or 3)
+        if preprocessing else model.preprocessing)
+    sources = [source] if isinstance(source, (str, os.PathLike)) or (
+        isinstance(source, np.ndarray) and source.ndim == 3) else list(source)
+    h, w = model.input_size
+    batch = []
+    for src in sources:
+        img = read_image(src) if isinstance(src, (str, os.PathLike)) else np.asarray(src, np.float32)
+        if img.ndim != 3 or img.shape[-1] not in (1, 3):
+            raise ImageError(f"an image array must be HWC with 1 or 3 channels, got shape {img.shape}")
+        batch.append(pre.apply(resize(img, h, w)))
+    return np.stack(batch).astype(model.input.dtype)
+
+
+def methods() -> list[dict[str, Any]]:
+    """Registered methods (built-in and plugins): name, family, needs, options; broken ones with their error."""
+    rows = []
+    for entry in registry.all_entries():
+        row: dict[str, Any] = {"name": entry.name, "distribution": entry.dist, "error": entry.error}
+        if entry.conflict:
+            row["error"] = f"also claimed by {entry.conflict}"
+        if entry.cls is not None:
+            cls = entry.cls
+            row.update(family=cls.family, requires=cls.requires, needs_layer=cls.needs_layer, output=cls.output,
+                       paper=cls.paper, summary=cls.summary or (cls.__doc__ or "").strip().split("\n")[0],
+                       options=describe(cls.Options))
+        rows.append(row)
+    return rows
+
+
+@dataclass
+class Prepared:
+    """A validated request: everything checked before any long computation starts."""
+
+    model: Model
+    method: Method
+    opts: Any
+    layer: Any
+
+
+def prepare(model: Model, method: str | type[Method] | Method, layer: str | None = None,
+            options: dict[str, Any] | None = None) -> Prepared:
+    """Resolve the method, its options and its layer, and make sure its backend can run."""
+    cls = registry.get(method) if isinstance(method, str) else (method if isinstance(method, type) else type(method))
+    instance = method if isinstance(method, Method) else cls()
+    opts = build(cls.Options, options or {}, cls.name)
+    resolved = model.layer(layer) if cls.needs_layer else None
+    if layer is not None and not cls.needs_layer:
+        raise MethodError(f"{cls.name} does not take a layer (it explains the input directly); drop --layer")
+    if cls.requires == "gradients":
+        model.gradient_backend()
+    return Prepared(model, instance, opts, resolved)
+
+
+def _validate_output(result: np.ndarray | MethodOutput, cls: type[Method], x: np.ndarray) -> MethodOutput:
+    out = result if isinstance(result, MethodOutput) else MethodOutput(np.asarray(result))
+    attr = np.asarray(out.attributions)
+    expected = x.shape if cls.output == "pixels" else None
+    if expected is not None and attr.shape != expected:
+        raise MethodError(f"method {cls.name} returned shape {attr.shape}; pixel methods must return {expected}")
+    if cls.output == "map" and (attr.ndim != 3 or len(attr) != len(x)):
+        raise MethodError(f"method {cls.name} returned shape {attr.shape}; map methods must return (N, h, w)")
+    if not np.isfinite(attr).all():
+        raise MethodError(f"method {cls.name} returned non-finite values")
+    out.attributions = attr.astype(np.float32)
+    return out
+
+
+def _to_input_size(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    h, w = size
+    if maps.shape[1:] == (h, w):
+        return maps
+    return np.stack([cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) for m in maps])
+
+
+def explain(model: Model | str | os.PathLike, x: np.ndarray | ImageSource | Sequence[ImageSource],
+            method: str | type[Method] | Method = "saliency", target=None, layer: str | None = None, *,
+            batch_size: int = 32, seed: int = 0, progress: bool = True, prepared: Prepared | None = None,
+            preprocessing: Preprocessing | None = None, **options: Any) -> Explanation:
+    """Explain `x` (a batch in the model's layout, or image paths) with one method.
+
+    target: class index, a list (one per image), "top1" (default, resolved once on the clean input) or
+    "softmax:281". layer: tensor name, node name or alias for layer methods (default: the last spatial layer).
+    preprocessing: how image paths are read, and how inputs are shown (default: the model's).
+    """
+    start = time.perf_counter()
+    model = model if isinstance(model, Model) else load(model)
+    if not isinstance(x, np.ndarray):
+        x = load_image(x, model, preprocessing)
+    x = np.asarray(x, dtype=model.input.dtype)
+    if x.ndim == len(model.input.shape) - 1:
+        x = x[None]
+    if batch_size < 1:
+        raise OnnxvizError(f"batch_size must be at least 1, not {batch_size}")
+    prep = prepared or prepare(model, method, layer, options)
+    cls = type(prep.method)
+    spec, indices = parse_targets(target, len(x))
+    tensor, _ = model.score_tensor(spec)
+    ctx = Context(model, spec, np.zeros(len(x), np.int64), prep.layer, batch_size, seed, progress)
+    clean = ctx.outputs(x, (tensor,))[0]
+    predictions = clean.reshape(len(x), clean.shape[1], -1).sum(axis=2).argmax(axis=1) if clean.ndim > 1 else None
+    if predictions is None:
+        raise OnnxvizError(f"output {tensor!r} has shape {clean.shape}: no class axis to explain")
+    indices = predictions if indices is None else indices
+    check_range(indices, clean.shape[1])
+    ctx.targets = indices
+    scores = ctx.score(x)
+    prep_time = time.perf_counter() - start
+    out = _validate_output(prep.method.explain(ctx, x, prep.opts), cls, x)
+    attributions = out.attributions
+    raw = out.raw
+    if cls.output == "map":
+        raw = attributions if raw is None else raw
+        attributions = _to_input_size(attributions, model.input_size)
+    if model.parity is not None and "torch" in ctx.backends_used:
+        out.extras.setdefault("parity_max_abs_diff", model.parity.max_abs_diff)
+    return Explanation(
+        attributions=attributions, method=cls.name, kind=cls.output, inputs=x, targets=indices,
+        scores=scores, predictions=predictions, target=str(spec), options=as_dict(prep.opts),
+        layer=prep.layer.name if prep.layer else None, backend="+".join(sorted(ctx.backends_used)) or "none",
+        model_name=model.name, model_hash=model.hash, preprocessing=asdict(preprocessing or model.preprocessing),
+        timings={"prepare_s": prep_time, "explain_s": time.perf_counter() - start - prep_time},
+        raw=raw, extras=out.extras,
+    )

@@ -1,0 +1,1 @@
+"""Execution backends: onnxruntime (forward, what production runs) and torch via onnx2torch (autograd)."""

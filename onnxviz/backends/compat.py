@@ -1,0 +1,221 @@
+"""What onnx2torch needs to convert real exports: graph fixes, and the converters it lacks for newer
+opsets, registered through onnx2torch's own `add_converter` registry (never a fork).
+
+Measured with onnx2torch 1.5.15: legacy TorchScript exports fail on shared initializers behind Identity
+nodes; every default (dynamo, opset 18+) export fails on ReduceMean-18 (axes as an input), Reshape-19
+(allowzero=1), AveragePool-19, Gelu-20, Split-18. `benchmarks/op_coverage.py` counts the onnx operator
+test cases that pass before and after this module.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+from onnx2torch.node_converters import get_converter
+from onnx2torch.node_converters.reduce import _TORCH_FUNCTION_FROM_ONNX_TYPE
+from onnx2torch.node_converters.registry import add_converter
+from onnx2torch.onnx_graph import OnnxGraph
+from onnx2torch.onnx_node import OnnxNode
+from onnx2torch.utils.common import OnnxMapping, OnnxToTorchModule, OperationConverterResult, onnx_mapping_from_node
+from torch import nn
+
+# Version bumps that only widened the accepted element types (bfloat16, float8, int4, ...): the newest
+# converter onnx2torch has for the op is exactly right for them.
+TYPE_ONLY_BUMPS: dict[int, tuple[str, ...]] = {
+    16: ("GreaterOrEqual", "LessOrEqual"),
+    19: ("Cast", "Constant", "Identity", "Reshape", "Shape", "Equal"),
+    20: ("ConstantOfShape", "IsInf", "IsNaN"),
+    21: ("Cast", "Constant", "ConstantOfShape", "Flatten", "Identity", "Reshape", "Shape", "Transpose", "Unsqueeze"),
+    22: (
+        "Acos", "Asin", "Atan", "Conv", "ConvTranspose", "Cos", "Dropout", "Elu", "EyeLike", "GlobalAveragePool",
+        "HardSigmoid", "HardSwish", "InstanceNormalization", "MaxPool", "RoiAlign", "Round", "Selu", "Sin",
+        "Softplus", "Softsign", "Tan",
+    ),
+    23: ("Cast", "Constant", "ConstantOfShape", "Flatten", "Identity", "Reshape", "Shape", "Squeeze", "Transpose",
+         "Unsqueeze"),
+    24: ("Cast", "Constant", "ConstantOfShape", "Flatten", "Identity", "Reshape", "Shape", "Squeeze", "Transpose",
+         "Unsqueeze"),
+    25: ("Cast", "Constant", "ConstantOfShape", "Flatten", "Identity", "Reshape", "Shape", "Squeeze", "Transpose",
+         "Unsqueeze"),
+}
+REDUCE_OPS_WITH_AXES_INPUT = {
+    18: ("ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin",
+         "ReduceProd", "ReduceSumSquare"),
+    20: ("ReduceMax", "ReduceMin"),
+}
+
+
+def _const(graph: OnnxGraph, name: str) -> np.ndarray | None:
+    """The value of an initializer input, or None when it is computed at run time."""
+    if name in graph.initializers:
+        return graph.initializers[name].to_numpy()
+    return None
+
+
+class ReduceWithAxes(nn.Module, OnnxToTorchModule):
+    """Reduce-18+: axes come as an (optional) input instead of an attribute."""
+
+    def __init__(self, op_type: str, keepdims: bool, noop_with_empty_axes: bool):
+        super().__init__()
+        self.op_type, self.keepdims, self.noop = op_type, keepdims, noop_with_empty_axes
+
+    def forward(self, x: torch.Tensor, axes: torch.Tensor | None = None) -> torch.Tensor:
+        if axes is None or axes.numel() == 0:
+            if self.noop:
+                return x
+            dims = list(range(x.dim()))
+        else:
+            dims = sorted(int(a) % x.dim() for a in axes.tolist())
+        if self.op_type in ("ReduceMax", "ReduceMin"):
+            fn = torch.amax if self.op_type == "ReduceMax" else torch.amin
+            return fn(x, dim=dims, keepdim=self.keepdims)
+        return _TORCH_FUNCTION_FROM_ONNX_TYPE[self.op_type](x, dim=dims, keepdim=self.keepdims)
+
+
+def _reduce(node: OnnxNode, graph: OnnxGraph) -> OperationConverterResult:
+    module = ReduceWithAxes(
+        node.operation_type,
+        keepdims=bool(node.attributes.get("keepdims", 1)),
+        noop_with_empty_axes=bool(node.attributes.get("noop_with_empty_axes", 0)),
+    )
+    return OperationConverterResult(torch_module=module, onnx_mapping=onnx_mapping_from_node(node))
+
+
+class ReshapeAllowZero(nn.Module, OnnxToTorchModule):
+    """Reshape with allowzero=1: a 0 in the shape is a literal zero-sized dimension."""
+
+    def forward(self, x: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
+        return torch.reshape(x, tuple(int(s) for s in shape.tolist()))
+
+
+def _reshape(node: OnnxNode, graph: OnnxGraph) -> OperationConverterResult:
+    if node.attributes.get("allowzero", 0) == 1:
+        return OperationConverterResult(torch_module=ReshapeAllowZero(), onnx_mapping=onnx_mapping_from_node(node))
+    return get_converter("Reshape", 14)(node, graph)
+
+
+class Gelu(nn.Module, OnnxToTorchModule):
+    """Gelu-20 (exact, or the tanh approximation)."""
+
+    def __init__(self, approximate: str):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.gelu(x, approximate=self.approximate)
+
+
+def _gelu(node: OnnxNode, graph: OnnxGraph) -> OperationConverterResult:
+    module = Gelu(node.attributes.get("approximate", "none"))
+    return OperationConverterResult(torch_module=module, onnx_mapping=onnx_mapping_from_node(node))
+
+
+def _average_pool_19(node: OnnxNode, graph: OnnxGraph) -> OperationConverterResult:
+    dilations = node.attributes.get("dilations")
+    if dilations and any(d != 1 for d in dilations):
+        raise NotImplementedError("AveragePool with dilations != 1 is not supported by torch")
+    return get_converter("AveragePool", 11)(node, graph)
+
+
+class SplitEven(nn.Module, OnnxToTorchModule):
+    """Split-18 with `num_outputs`: chunks of ceil(length / n), the last one smaller."""
+
+    def __init__(self, axis: int, num_outputs: int):
+        super().__init__()
+        self.axis, self.num_outputs = axis, num_outputs
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return torch.split(x, math.ceil(x.shape[self.axis] / self.num_outputs), dim=self.axis)
+
+
+def _split_18(node: OnnxNode, graph: OnnxGraph) -> OperationConverterResult:
+    if "num_outputs" not in node.attributes:
+        return get_converter("Split", 13)(node, graph)
+    module = SplitEven(node.attributes.get("axis", 0), node.attributes["num_outputs"])
+    mapping = OnnxMapping(inputs=node.input_values[:1], outputs=node.output_values)
+    return OperationConverterResult(torch_module=module, onnx_mapping=mapping)
+
+
+def _pad_18(node: OnnxNode, graph: OnnxGraph) -> OperationConverterResult:
+    if len(node.input_values) > 3 and node.input_values[3]:
+        raise NotImplementedError("Pad with an `axes` input is not supported")
+    return get_converter("Pad", 13)(node, graph)
+
+
+def _resize_18(node: OnnxNode, graph: OnnxGraph) -> OperationConverterResult:
+    attrs = node.attributes
+    if attrs.get("antialias", 0) or attrs.get("axes") or attrs.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+        raise NotImplementedError("Resize with antialias, axes or keep_aspect_ratio_policy is not supported")
+    if attrs.get("coordinate_transformation_mode") == "half_pixel_symmetric":
+        raise NotImplementedError("Resize with half_pixel_symmetric is not supported")
+    return get_converter("Resize", 13)(node, graph)
+
+
+def _alias(op_type: str, version: int) -> None:
+    """Register the newest existing converter of `op_type` for a type-only version bump."""
+    older = get_converter(op_type, version - 1)
+    add_converter(op_type, version)(older)
+
+
+_registered = False
+
+
+def register() -> None:
+    """Add our converters to onnx2torch's registry (idempotent)."""
+    global _registered
+    if _registered:
+        return
+    for version, ops in REDUCE_OPS_WITH_AXES_INPUT.items():
+        for op in ops:
+            add_converter(op, version)(_reduce)
+    add_converter("AveragePool", 19)(_average_pool_19)
+    add_converter("Gelu", 20)(_gelu)
+    add_converter("Split", 18)(_split_18)
+    add_converter("Resize", 18)(_resize_18)
+    add_converter("Resize", 19)(_resize_18)
+    for version in (18, 19, 21, 23, 24, 25):
+        add_converter("Pad", version)(_pad_18)
+    for version, ops in sorted(TYPE_ONLY_BUMPS.items()):
+        for op in ops:
+            if op == "Reshape":
+                add_converter(op, version)(_reshape)
+            else:
+                _alias(op, version)
+    add_converter("AveragePool", 22)(_average_pool_19)
+    _registered = True
+
+
+def fix_graph(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """Rewrite patterns onnx2torch mishandles without changing any tensor name or result:
+
+    - Identity nodes whose input is an initializer (the legacy exporter shares weights this way) become
+      initializers of their own under the Identity's output name;
+    - Reshape with allowzero=1 and a constant shape without zeros is the same as allowzero=0.
+    """
+    fixed = onnx.ModelProto()
+    fixed.CopyFrom(proto)
+    graph = fixed.graph
+    inits = {i.name: i for i in graph.initializer}
+    keep = []
+    for node in graph.node:
+        if node.op_type == "Identity" and node.input[0] in inits:
+            tensor = onnx.TensorProto()
+            tensor.CopyFrom(inits[node.input[0]])
+            tensor.name = node.output[0]
+            graph.initializer.append(tensor)
+            inits[tensor.name] = tensor
+            continue
+        if node.op_type == "Reshape" and len(node.input) > 1 and node.input[1] in inits:
+            shape = numpy_helper.to_array(inits[node.input[1]])
+            if not (shape == 0).any():
+                for attr in node.attribute:
+                    if attr.name == "allowzero":
+                        attr.i = 0
+        keep.append(node)
+    del graph.node[:]
+    graph.node.extend(keep)
+    return fixed

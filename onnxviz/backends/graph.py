@@ -1,0 +1,53 @@
+"""Pure graph surgery shared by both backends: extra outputs, subgraph cuts."""
+
+from __future__ import annotations
+
+import onnx
+
+
+def with_outputs(proto: onnx.ModelProto, names: tuple[str, ...]) -> onnx.ModelProto:
+    """A copy of the model whose graph outputs are exactly `names` (tensors anywhere in the graph)."""
+    known = {v.name: v for v in [*proto.graph.output, *proto.graph.value_info, *proto.graph.input]}
+    out = onnx.ModelProto()
+    out.CopyFrom(proto)
+    del out.graph.output[:]
+    for name in names:
+        out.graph.output.append(known[name] if name in known else onnx.ValueInfoProto(name=name))
+    return out
+
+
+def cut_from(proto: onnx.ModelProto, layer: str, outputs: tuple[str, ...]) -> onnx.ModelProto:
+    """The part of the graph that computes `outputs` from tensor `layer`.
+
+    `layer` becomes a graph input. Branches that bypass it (skip connections around the cut) still read
+    the original graph input, which therefore stays an input when it is needed.
+    """
+    graph = proto.graph
+    producer = {o: n for n in graph.node for o in n.output}
+    initializers = {i.name for i in graph.initializer}
+    needed, keep, stack = set(), [], list(outputs)
+    while stack:
+        name = stack.pop()
+        if name in needed or name == layer or name in initializers or name not in producer:
+            needed.add(name)
+            continue
+        needed.add(name)
+        node = producer[name]
+        if id(node) not in keep:
+            keep.append(id(node))
+            stack.extend(i for i in node.input if i)
+    kept_ids = set(keep)
+    nodes = [n for n in graph.node if id(n) in kept_ids]
+    value_info = {v.name: v for v in [*graph.value_info, *graph.input, *graph.output]}
+    inputs = [value_info.get(layer, onnx.ValueInfoProto(name=layer))]
+    inputs += [i for i in graph.input if i.name in needed and i.name != layer and i.name not in initializers]
+    new_graph = onnx.helper.make_graph(
+        nodes,
+        f"{graph.name}_from_{layer}",
+        inputs,
+        [value_info.get(o, onnx.ValueInfoProto(name=o)) for o in outputs],
+        initializer=[i for i in graph.initializer if i.name in needed],
+        value_info=[v for v in graph.value_info if v.name in needed],
+    )
+    cut = onnx.helper.make_model(new_graph, opset_imports=proto.opset_import, ir_version=proto.ir_version)
+    return cut

@@ -1,0 +1,65 @@
+"""onnxruntime backend: cached sessions with explicit providers, intermediate tensors as extra outputs,
+and cached subgraphs "from layer L to the outputs"."""
+
+from __future__ import annotations
+
+import warnings
+from functools import lru_cache
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from ..errors import ModelError
+from .graph import cut_from, with_outputs
+
+
+def providers_for(device: str) -> list[str]:
+    """Explicit providers: CUDA first when asked for and present, else CPU with a one-line notice."""
+    if device == "cuda":
+        if "CUDAExecutionProvider" in ort.get_available_providers():
+            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        warnings.warn(
+            "onnxviz: CUDA asked for but onnxruntime has no CUDA provider (install onnxruntime-gpu); using CPU.",
+            stacklevel=2,
+        )
+    return ["CPUExecutionProvider"]
+
+
+class OrtBackend:
+    """Forward passes on onnxruntime. Sessions are cached per requested output set."""
+
+    def __init__(self, proto: onnx.ModelProto, input_name: str, input_dtype: np.dtype, device: str = "cpu"):
+        self.proto = proto
+        self.input_name = input_name
+        self.input_dtype = input_dtype
+        self.providers = providers_for(device)
+        self.session = lru_cache(maxsize=16)(self._session)
+        self.subgraph_session = lru_cache(maxsize=8)(self._subgraph_session)
+
+    def _create(self, proto: onnx.ModelProto) -> ort.InferenceSession:
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        try:
+            return ort.InferenceSession(proto.SerializeToString(), options, providers=self.providers)
+        except Exception as exc:  # onnxruntime raises several unrelated types
+            raise ModelError(f"onnxruntime cannot run this model: {str(exc).splitlines()[0]}") from exc
+
+    def _session(self, outputs: tuple[str, ...]) -> ort.InferenceSession:
+        return self._create(with_outputs(self.proto, outputs))
+
+    def _subgraph_session(self, layer: str, outputs: tuple[str, ...]) -> ort.InferenceSession:
+        return self._create(cut_from(self.proto, layer, outputs))
+
+    def run(self, x: np.ndarray, outputs: tuple[str, ...]) -> list[np.ndarray]:
+        """One forward pass of one chunk; returns the requested tensors."""
+        feed = {self.input_name: np.ascontiguousarray(x, dtype=self.input_dtype)}
+        return self.session(outputs).run(list(outputs), feed)
+
+    def run_from(self, layer: str, acts: np.ndarray, x: np.ndarray, outputs: tuple[str, ...]) -> list[np.ndarray]:
+        """Run the rest of the network from `layer`, fed with `acts` (and `x` where a branch bypasses it)."""
+        session = self.subgraph_session(layer, outputs)
+        feed = {}
+        for inp in session.get_inputs():
+            feed[inp.name] = acts if inp.name == layer else np.ascontiguousarray(x, dtype=self.input_dtype)
+        return session.run(list(outputs), feed)

@@ -1,0 +1,112 @@
+"""torch backend: the ONNX graph converted once by onnx2torch (eval mode), intermediate tensors exposed
+as extra outputs of the fx graph, so gradients wrt any layer need no hooks."""
+
+from __future__ import annotations
+
+import operator
+import re
+from functools import lru_cache
+
+import numpy as np
+import onnx
+
+from ..errors import ConversionError, DependencyError
+
+INSTALL_HINT = 'install the torch extra: pip install "onnxviz[torch]"'
+
+
+def import_torch():
+    """torch and onnx2torch, or a DependencyError that says how to install them."""
+    try:
+        import onnx2torch  # noqa: F401
+        import torch
+    except ImportError as exc:
+        missing = exc.name or "torch"
+        message = f"gradient methods need PyTorch and onnx2torch ({missing} is missing): {INSTALL_HINT}"
+        raise DependencyError(message) from exc
+    return torch
+
+
+def torch_device(device: str) -> str:
+    torch = import_torch()
+    return "cuda" if device == "cuda" and torch.cuda.is_available() else "cpu"
+
+
+def _conversion_error(exc: Exception, proto: onnx.ModelProto) -> ConversionError:
+    opset = {o.domain or "ai.onnx": o.version for o in proto.opset_import}
+    match = re.search(r"operation_type='(\w+)', version=(\d+)", str(exc))
+    if match:
+        what = f"operator {match.group(1)} (schema version {match.group(2)}, model opset {opset.get('ai.onnx')})"
+    else:
+        what = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return ConversionError(
+        f"this graph cannot be converted to PyTorch: {what} is not supported by onnx2torch. "
+        "Gradient methods need the conversion; forward-only methods (occlusion) still work."
+    )
+
+
+class TorchBackend:
+    """One conversion per model; a cheap fx view per requested output set."""
+
+    def __init__(self, proto: onnx.ModelProto, device: str = "cpu"):
+        import_torch()
+        from onnx2torch import convert
+
+        from . import compat
+
+        compat.register()
+        self.device = torch_device(device)
+        fixed = compat.fix_graph(proto)
+        try:
+            module = convert(fixed, attach_onnx_mapping=True)
+        except Exception as exc:  # onnx2torch raises NotImplementedError, KeyError, RuntimeError...
+            raise _conversion_error(exc, proto) from exc
+        self.module = module.eval().to(self.device)
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+        self._producers = self._index_outputs()
+        self.view = lru_cache(maxsize=16)(self._view)
+
+    def _index_outputs(self) -> dict[str, tuple[object, int, int]]:
+        """ONNX tensor name -> (fx node, output index, number of outputs)."""
+        index = {}
+        for node in self.module.graph.nodes:
+            if node.op != "call_module":
+                continue
+            mapping = getattr(self.module.get_submodule(node.target), "onnx_mapping", None)
+            if mapping is None:
+                continue
+            for i, name in enumerate(mapping.outputs):
+                index[name] = (node, i, len(mapping.outputs))
+        return index
+
+    def has_tensor(self, name: str) -> bool:
+        return name in self._producers
+
+    def _view(self, outputs: tuple[str, ...]):
+        """A GraphModule sharing our weights that returns `outputs` and computes nothing beyond them."""
+        torch = import_torch()
+        graph = torch.fx.Graph()
+        remap: dict = {}
+        graph.graph_copy(self.module.graph, remap)
+        values = []
+        for name in outputs:
+            if name not in self._producers:
+                raise ConversionError(f"tensor {name!r} has no counterpart in the converted PyTorch graph")
+            node, i, n = self._producers[name]
+            value = remap[node]
+            values.append(graph.call_function(operator.getitem, (value, i)) if n > 1 else value)
+        graph.output(tuple(values))
+        view = torch.fx.GraphModule(self.module, graph)
+        view.graph.eliminate_dead_code()
+        view.recompile()
+        return view.eval()
+
+    def forward(self, x, outputs: tuple[str, ...]) -> tuple:
+        """Run on a torch tensor and return the requested tensors (differentiable)."""
+        return self.view(outputs)(x)
+
+    def to_tensor(self, x: np.ndarray, requires_grad: bool = False):
+        torch = import_torch()
+        t = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32), device=self.device)
+        return t.requires_grad_(requires_grad)

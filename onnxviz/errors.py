@@ -1,0 +1,49 @@
+"""The OnnxvizError hierarchy: every user-facing failure is one of these, with a message that says
+what is wrong, the valid choices and how to fix it."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class OnnxvizError(Exception):
+    """Base class of every error onnxviz raises on purpose."""
+
+
+class ModelError(OnnxvizError):
+    """The model file cannot be read, checked or run."""
+
+
+class ConversionError(OnnxvizError):
+    """The graph cannot be converted to PyTorch, or the conversion disagrees with onnxruntime."""
+
+
+class LayerError(OnnxvizError):
+    """A layer name that the graph does not have."""
+
+
+class TargetError(OnnxvizError):
+    """A target that is malformed or out of range."""
+
+
+class MethodError(OnnxvizError):
+    """An unknown method, a broken plugin, or a method that returned something invalid."""
+
+
+class OptionError(OnnxvizError):
+    """An unknown option or a value of the wrong type."""
+
+
+class ImageError(OnnxvizError):
+    """An image that cannot be read or is too large."""
+
+
+class DependencyError(OnnxvizError):
+    """An optional dependency (torch, onnx2torch) is missing."""
+
+
+def suggest(name: str, choices: Iterable[str], n: int = 3) -> str:
+    """' Did you mean: a, b?' for the closest choices, or '' when none is close."""
+    close = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.5)
+    return f" Did you mean: {', '.join(close)}?" if close else ""

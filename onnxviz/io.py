@@ -1,0 +1,163 @@
+"""The only place that reads and writes image files and knows OpenCV is BGR.
+
+Policy for what an image file holds: grey is repeated to RGB; palette images are expanded; an alpha channel
+is composited on white; 16-bit images are scaled by 65535; JPEG EXIF orientation is applied (as phones and
+browsers show the photo). The pixel count is read from the header and checked before decoding.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ImageError
+
+MAX_PIXELS = 64_000_000
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
+import cv2  # noqa: E402  (the limit above must be set before OpenCV loads)
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        w, h = struct.unpack(">II", data[16:24])
+        return w, h
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    if data[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            i += 1
+            continue
+        marker = data[i + 1]
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+            return w, h
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
+    return None
+
+
+def _bmp_size(data: bytes) -> tuple[int, int] | None:
+    if data[:2] == b"BM" and len(data) >= 26:
+        w, h = struct.unpack("<ii", data[18:26])
+        return abs(w), abs(h)
+    return None
+
+
+def declared_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG, JPEG or BMP header; None for other formats."""
+    for reader in (_png_size, _jpeg_size, _bmp_size):
+        size = reader(data)
+        if size:
+            return size
+    return None
+
+
+def jpeg_orientation(data: bytes) -> int:
+    """The EXIF orientation tag (1..8) of a JPEG, 1 when absent."""
+    start = data.find(b"Exif\x00\x00")
+    if data[:2] != b"\xff\xd8" or start < 0:
+        return 1
+    tiff = data[start + 6 :]
+    endian = "<" if tiff[:2] == b"II" else ">"
+    try:
+        (offset,) = struct.unpack(endian + "I", tiff[4:8])
+        (count,) = struct.unpack(endian + "H", tiff[offset : offset + 2])
+        for k in range(count):
+            entry = tiff[offset + 2 + 12 * k : offset + 14 + 12 * k]
+            tag, _, _ = struct.unpack(endian + "HHI", entry[:8])
+            if tag == 0x0112:
+                value = struct.unpack(endian + "H", entry[8:10])[0]
+                return value if 1 <= value <= 8 else 1
+    except struct.error:
+        return 1
+    return 1
+
+
+def _orient(img: np.ndarray, orientation: int) -> np.ndarray:
+    if orientation in (2, 4, 5, 7):
+        img = cv2.flip(img, 1)
+    rotate = {3: cv2.ROTATE_180, 4: cv2.ROTATE_180, 5: cv2.ROTATE_90_CLOCKWISE, 6: cv2.ROTATE_90_CLOCKWISE,
+              7: cv2.ROTATE_90_COUNTERCLOCKWISE, 8: cv2.ROTATE_90_COUNTERCLOCKWISE}
+    if orientation in (5, 7):  # transpose / transverse = flip then rotate the other way
+        return cv2.rotate(img, rotate[12 - orientation])
+    return cv2.rotate(img, rotate[orientation]) if orientation in rotate else img
+
+
+def decode_image(data: bytes, name: str = "image") -> np.ndarray:
+    """Encoded bytes -> RGB float32 HWC in [0, 1], following the module's policy."""
+    size = declared_size(data)
+    if size and size[0] * size[1] > MAX_PIXELS:
+        raise ImageError(f"{name}: {size[0]}x{size[1]} pixels is more than the limit of {MAX_PIXELS:,}")
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    if img is None:
+        raise ImageError(f"{name} is not an image OpenCV can read (PNG, JPEG, BMP, WebP and TIFF are supported)")
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(img.dtype, 1.0)
+    img = img.astype(np.float32) / scale
+    if img.ndim == 2:
+        img = img[..., None]
+    if img.shape[-1] == 4:  # BGRA: composite on white
+        alpha = img[..., 3:4]
+        img = img[..., :3] * alpha + (1.0 - alpha)
+    img = np.repeat(img, 3, axis=-1) if img.shape[-1] == 1 else img[..., :3][..., ::-1]
+    img = _orient(np.ascontiguousarray(img), jpeg_orientation(data))
+    return np.clip(img, 0.0, 1.0)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file -> RGB float32 HWC in [0, 1]."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"image not found: {path}")
+    return decode_image(path.read_bytes(), str(path))
+
+
+def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize an HWC float image (area when shrinking, bilinear when growing)."""
+    if image.shape[:2] == (height, width):
+        return image
+    shrink = height * width < image.shape[0] * image.shape[1]
+    out = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return out.reshape(height, width, -1) if out.ndim == 2 else out
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """RGB float [0, 1] or uint8 HWC -> PNG bytes."""
+    rgb = image if image.dtype == np.uint8 else to_uint8(image)
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
+    if not ok:
+        raise ImageError("OpenCV could not encode the PNG")
+    return buf.tobytes()
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_png(path: str | os.PathLike, image: np.ndarray) -> Path:
+    return write_bytes_atomic(path, encode_png(image))

@@ -1,0 +1,313 @@
+"""Model: load + validate + normalize + inspect an ONNX file. Backends are built lazily from it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import onnx
+from google.protobuf.message import DecodeError
+
+from . import preprocess
+from .backends.ort import OrtBackend
+from .errors import ConversionError, ModelError, TargetError
+from .layers import Layer, default_cam_layer, layer_table, resolve_layer
+from .targets import Target
+
+DEFAULT_SIZE = 224
+DEFAULT_PARITY_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    shape: tuple  # ints, or strings for symbolic dimensions
+    dtype: np.dtype
+    layout: str  # "NCHW", "NHWC", or "" for inputs that are not images
+    fixed_batch: int | None  # the batch the graph insists on (very often 1); None when dynamic
+
+    @property
+    def channel_axis(self) -> int:
+        return 3 if self.layout == "NHWC" else 1
+
+    @property
+    def channels(self) -> int | None:
+        c = self.shape[self.channel_axis] if len(self.shape) == 4 else None
+        return c if isinstance(c, int) else None
+
+    @property
+    def spatial(self) -> tuple:
+        return tuple(self.shape[1:3]) if self.layout == "NHWC" else tuple(self.shape[2:4])
+
+
+@dataclass(frozen=True)
+class Parity:
+    """Largest difference between onnxruntime and the torch conversion on a probe input."""
+
+    max_abs_diff: float
+    output_scale: float
+    tolerance: float
+
+    @property
+    def ok(self) -> bool:
+        return self.max_abs_diff <= self.tolerance * max(1.0, self.output_scale)
+
+    def __str__(self) -> str:
+        verdict = "ok" if self.ok else f"OFF (tolerance {self.tolerance:g} x max(1, |output|))"
+        diff, scale = self.max_abs_diff, self.output_scale
+        return f"max |onnxruntime - torch| = {diff:.3g} on outputs up to {scale:.3g}: {verdict}"
+
+
+def _read(source: str | os.PathLike | bytes | onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
+    if isinstance(source, onnx.ModelProto):
+        return source, "<ModelProto>"
+    if isinstance(source, (bytes, bytearray)):
+        data, name = bytes(source), "<bytes>"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ModelError(f"model file not found: {path}")
+        name = str(path)
+        try:
+            proto = onnx.load(str(path))
+        except (DecodeError, RuntimeError, ValueError, OSError) as exc:
+            raise ModelError(f"{name} is not a readable ONNX model (truncated or another format): {exc}") from exc
+        return proto, name
+    try:
+        return onnx.load_from_string(data), name
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise ModelError(f"{name} is not a readable ONNX model (truncated or another format): {exc}") from exc
+
+
+def _check(proto: onnx.ModelProto, name: str) -> None:
+    if not proto.HasField("graph") or not proto.graph.node or not proto.opset_import:
+        raise ModelError(f"{name} is not an ONNX model (no graph or no opset): is it really a .onnx file?")
+    try:
+        onnx.checker.check_model(proto)
+    except (onnx.checker.ValidationError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{name} fails the ONNX checker: {first}") from exc
+
+
+def _input_spec(proto: onnx.ModelProto, layout: str | None) -> InputSpec:
+    initializers = {i.name for i in proto.graph.initializer}
+    inputs = [i for i in proto.graph.input if i.name not in initializers]
+    if not inputs:
+        raise ModelError("the graph has no inputs")
+    value = inputs[0]
+    ttype = value.type.tensor_type
+    shape = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in ttype.shape.dim)
+    dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(ttype.elem_type))
+    if layout not in (None, "NCHW", "NHWC"):
+        raise ModelError(f"layout must be NCHW or NHWC, not {layout!r}")
+    detected = layout or _detect_layout(proto, value.name, shape)
+    batch = shape[0] if shape else None
+    return InputSpec(value.name, shape, dtype, detected, batch if isinstance(batch, int) and batch > 0 else None)
+
+
+def _detect_layout(proto: onnx.ModelProto, name: str, shape: tuple) -> str:
+    if len(shape) != 4:
+        return ""
+
+    def small(d) -> bool:
+        return isinstance(d, int) and 1 <= d <= 4
+
+    if small(shape[1]) and not small(shape[3]):
+        return "NCHW"
+    if small(shape[3]) and not small(shape[1]):
+        return "NHWC"
+    for node in proto.graph.node:
+        if name in node.input:
+            perm = next((tuple(a.ints) for a in node.attribute if a.name == "perm"), None)
+            if node.op_type == "Transpose" and perm == (0, 3, 1, 2):
+                return "NHWC"
+    return "NCHW"
+
+
+def _softmax_tails(proto: onnx.ModelProto) -> dict[str, str]:
+    """{graph output produced by a class-axis Softmax: the logits tensor feeding it}."""
+    producer = {o: n for n in proto.graph.node for o in n.output}
+    tails = {}
+    for out in proto.graph.output:
+        node = producer.get(out.name)
+        if node is not None and node.op_type == "Softmax":
+            axis = next((a.i for a in node.attribute if a.name == "axis"), -1)
+            rank = len(out.type.tensor_type.shape.dim)
+            if (rank in (0, 2) and axis in (-1, 1)) or (rank > 2 and axis in (1, 1 - rank)):
+                tails[out.name] = node.input[0]
+    return tails
+
+
+def _infer_shapes(proto: onnx.ModelProto) -> onnx.ModelProto:
+    try:
+        return onnx.shape_inference.infer_shapes(proto)
+    except Exception:  # inference is a nicety for the layer table; the graph runs without it
+        return proto
+
+
+def _normalize(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
+    """onnxslim's cleaned graph, or the original (with a note) when slimming fails."""
+    try:
+        import onnxslim
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            slim = onnxslim.slim(proto)
+        if slim is None or not slim.graph.node:
+            raise ValueError("onnxslim returned an empty graph")
+        for out, ref in zip(slim.graph.output, proto.graph.output, strict=True):
+            if out.name != ref.name:
+                raise ValueError(f"onnxslim renamed output {ref.name!r}")
+        return slim, "onnxslim"
+    except Exception as exc:  # onnxslim raises anything from anywhere; normalization is optional
+        return proto, f"kept the original graph (onnxslim failed: {type(exc).__name__})"
+
+
+class Model:
+    """A validated, normalized ONNX model and everything onnxviz needs to know about it."""
+
+    def __init__(self, original: onnx.ModelProto, source: str, *, layout: str | None = None, normalize: bool = True,
+                 device: str = "cpu", parity_tolerance: float = DEFAULT_PARITY_TOLERANCE):
+        _check(original, source)
+        self.source = source
+        self.name = Path(source).stem if not source.startswith("<") else "model"
+        self.hash = hashlib.sha256(original.SerializeToString()).hexdigest()[:16]
+        self.device = device
+        self.parity_tolerance = parity_tolerance
+        self.input = _input_spec(original, layout)
+        self.opset = next((o.version for o in original.opset_import if o.domain in ("", "ai.onnx")), None)
+        self.producer = f"{original.producer_name} {original.producer_version}".strip()
+        self.metadata = {p.key: p.value for p in original.metadata_props}
+        self.proto, self.normalization = _infer_shapes(original), "none"
+        if normalize:
+            self._normalize()
+        self.outputs = [o.name for o in self.proto.graph.output]
+        self.softmax_tails = _softmax_tails(self.proto)
+        self.layers: list[Layer] = layer_table(self.proto, self.input.layout)
+        self.default_layer: Layer | None = default_cam_layer(self.layers)
+        self.parity: Parity | None = None
+        self.conversion_error: str | None = None
+
+    def _normalize(self) -> None:
+        """Adopt onnxslim's graph only when onnxruntime gives the same outputs on it (it trusts declared shapes)."""
+        original = self.proto
+        candidate, note = _normalize(original)
+        if candidate is original:
+            self.normalization = note
+            return
+        probe = self.probe_input()
+        names = tuple(o.name for o in original.graph.output)
+        ref = OrtBackend(original, self.input.name, self.input.dtype, "cpu").run(probe, names)
+        self.proto = _infer_shapes(candidate)
+        got = self.ort.run(probe, names)
+        if all(np.allclose(a, b, rtol=1e-4, atol=1e-5 * max(1.0, float(np.abs(a).max(initial=0)))) for a, b in
+               zip(ref, got, strict=True)):
+            self.normalization = note
+        else:
+            self.proto, self.normalization = original, "kept the original graph (onnxslim changed the outputs)"
+            self.__dict__.pop("ort", None)
+
+    # -- inputs -----------------------------------------------------------------------------------------
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(height, width) the model takes; dynamic sizes fall back to the metadata or 224."""
+        h, w = self.input.spatial if self.input.layout else (None, None)
+        hint = self.preprocessing.size
+        if not isinstance(h, int) or not isinstance(w, int):
+            return hint or (DEFAULT_SIZE, DEFAULT_SIZE)
+        return h, w
+
+    @cached_property
+    def preprocessing(self) -> preprocess.Preprocessing:
+        """From the model's metadata when it has some; else imagenet for RGB models, unit for grey ones."""
+        channels = self.input.channels or 3
+        fields = preprocess.from_metadata(self.metadata) or preprocess.PRESETS["unit" if channels == 1 else "imagenet"]
+        return preprocess.Preprocessing(**{**fields, "layout": self.input.layout or "NCHW", "channels": channels})
+
+    def probe_input(self, n: int | None = None, seed: int = 0) -> np.ndarray:
+        """A deterministic random input of the model's shape (batch `n`, else the fixed batch or 2)."""
+        n = n or self.input.fixed_batch or 2
+        shape = list(self.input.shape)
+        if self.input.layout:
+            h, w = self.input_size
+            axes = (1, 2) if self.input.layout == "NHWC" else (2, 3)
+            shape[axes[0]], shape[axes[1]] = h, w
+        shape = [n, *(d if isinstance(d, int) and d > 0 else 1 for d in shape[1:])]
+        rng = np.random.default_rng(seed)
+        return rng.standard_normal(shape).astype(self.input.dtype)
+
+    # -- outputs and targets ----------------------------------------------------------------------------
+    def score_tensor(self, target: Target) -> tuple[str, bool]:
+        """(tensor to score, whether to apply softmax): the logits behind a trailing Softmax by default."""
+        output = target.output or self.outputs[0]
+        if output not in self.outputs:
+            raise TargetError(f"no output named {output!r}; the model's outputs are: {', '.join(self.outputs)}")
+        if output in self.softmax_tails:
+            return (output, False) if target.softmax else (self.softmax_tails[output], False)
+        return output, target.softmax
+
+    def n_classes(self, tensor: str) -> int:
+        out = self.ort.run(self.probe_input(self.input.fixed_batch or 1), (tensor,))[0]
+        if out.ndim < 2:
+            raise TargetError(f"output {tensor!r} has shape {out.shape}: no class axis to pick a target from")
+        return int(out.shape[1])
+
+    # -- layers -----------------------------------------------------------------------------------------
+    def layer(self, name: str | None) -> Layer:
+        """Resolve a tensor name, node name or alias; None means the default CAM layer."""
+        return resolve_layer(self.layers, name or "auto", self.source)
+
+    # -- backends ---------------------------------------------------------------------------------------
+    @cached_property
+    def ort(self) -> OrtBackend:
+        return OrtBackend(self.proto, self.input.name, self.input.dtype, self.device)
+
+    @cached_property
+    def torch(self):
+        """The onnx2torch conversion, checked against onnxruntime on a probe input (see `parity`)."""
+        from .backends.torch import TorchBackend
+
+        try:
+            backend = TorchBackend(self.proto, self.device)
+        except ConversionError as exc:
+            self.conversion_error = str(exc)
+            raise
+        import torch
+
+        probe = self.probe_input()
+        names = tuple(self.outputs)
+        ref = self.ort.run(probe, names)
+        with torch.no_grad():
+            got = [t.detach().cpu().numpy() for t in backend.forward(backend.to_tensor(probe), names)]
+        diff = max(float(np.abs(a - b).max(initial=0)) for a, b in zip(ref, got, strict=True))
+        scale = max(float(np.abs(a).max(initial=0)) for a in ref)
+        self.parity = Parity(diff, scale, self.parity_tolerance)
+        return backend
+
+    def gradient_backend(self):
+        """The torch backend, refused when it disagrees with onnxruntime beyond the tolerance."""
+        backend = self.torch
+        if not self.parity.ok:
+            raise ConversionError(
+                f"the PyTorch conversion disagrees with onnxruntime ({self.parity}); gradient methods would explain "
+                "a different function. If the difference is acceptable, raise the tolerance: "
+                "load(..., parity_tolerance=...) or --parity-tol."
+            )
+        return backend
+
+    def __repr__(self) -> str:
+        return f"Model({self.source!r}, input={self.input.shape} {self.input.layout}, outputs={self.outputs})"
+
+
+def load(source: str | os.PathLike | bytes | onnx.ModelProto, *, layout: str | None = None, normalize: bool = True,
+         device: str = "cpu", parity_tolerance: float = DEFAULT_PARITY_TOLERANCE) -> Model:
+    """Load an ONNX model from a path, bytes or a ModelProto; check, normalize and inspect it."""
+    if device not in ("cpu", "cuda"):
+        raise ModelError(f"device must be cpu or cuda, not {device!r}")
+    proto, name = _read(source)
+    return Model(proto, name, layout=layout, normalize=normalize, device=device, parity_tolerance=parity_tolerance)

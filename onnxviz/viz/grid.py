@@ -1,0 +1,36 @@
+"""Side-by-side grids with a caption over each cell (several methods or images in one picture)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..io import resize
+
+CAPTION = 22
+
+
+def _caption(width: int, text: str) -> np.ndarray:
+    strip = np.full((CAPTION, width, 3), 255, np.uint8)
+    scale = 0.45
+    while scale > 0.25 and cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] > width - 6:
+        scale -= 0.05
+    cv2.putText(strip, text, (3, CAPTION - 7), cv2.FONT_HERSHEY_SIMPLEX, scale, (25, 25, 25), 1, cv2.LINE_AA)
+    return strip.astype(np.float32) / 255.0
+
+
+def grid(cells: list[list[np.ndarray]], captions: list[list[str]] | None = None, cell: int = 224,
+         pad: int = 4) -> np.ndarray:
+    """Rows of RGB float images -> one RGB float picture; each cell resized to `cell` pixels square and
+    captioned with the matching entry of `captions` (when given)."""
+    n_cols = max(len(row) for row in cells)
+    height = cell + (CAPTION if captions else 0)
+    canvas = np.ones((len(cells) * (height + pad) - pad, n_cols * (cell + pad) - pad, 3), np.float32)
+    for r, row in enumerate(cells):
+        for c, img in enumerate(row):
+            tile = resize(img.astype(np.float32), cell, cell)
+            if captions:
+                tile = np.vstack([_caption(cell, captions[r][c]), tile])
+            y, x = r * (height + pad), c * (cell + pad)
+            canvas[y : y + height, x : x + cell] = tile
+    return canvas

@@ -1,0 +1,35 @@
+"""Colormaps and overlays: heatmaps upsampled with OpenCV to the image size and blended on it."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def _diverging_lut() -> np.ndarray:
+    """256 RGB colours from blue through white to red, for signed maps."""
+    t = np.linspace(-1.0, 1.0, 256)[:, None]
+    blue, white, red = np.array([0.23, 0.30, 0.75]), np.ones(3), np.array([0.71, 0.02, 0.15])
+    return np.where(t < 0, white + (blue - white) * -t, white + (red - white) * t).astype(np.float32)
+
+
+_DIVERGING = _diverging_lut()
+
+
+def colorize(norm: np.ndarray, signed: bool) -> np.ndarray:
+    """A normalized map ([0, 1], or [-1, 1] when signed) -> RGB float [0, 1] (turbo, or blue-white-red)."""
+    if signed:
+        return _DIVERGING[np.clip(((norm + 1) * 127.5).round(), 0, 255).astype(np.uint8)]
+    u8 = np.clip(norm * 255 + 0.5, 0, 255).astype(np.uint8)
+    return cv2.applyColorMap(u8, cv2.COLORMAP_TURBO)[..., ::-1].astype(np.float32) / 255.0
+
+
+def overlay(image: np.ndarray, norm: np.ndarray, signed: bool, alpha: float = 0.5) -> np.ndarray:
+    """Blend a normalized map on an RGB float image (map resized to the image). Signed maps are blended in
+    proportion to their magnitude, so near-zero regions show the image."""
+    h, w = image.shape[:2]
+    if norm.shape != (h, w):
+        norm = cv2.resize(norm.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    color = colorize(norm, signed)
+    weight = alpha * np.abs(norm)[..., None] if signed else alpha
+    return np.clip(image * (1 - weight) + color * weight, 0, 1).astype(np.float32)
