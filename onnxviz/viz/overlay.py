@@ -26,10 +26,11 @@ def colorize(norm: np.ndarray, signed: bool) -> np.ndarray:
 
 def overlay(image: np.ndarray, norm: np.ndarray, signed: bool, alpha: float = 0.5) -> np.ndarray:
     """Blend a normalized map on an RGB float image (map resized to the image). Signed maps are blended in
-    proportion to their magnitude, so near-zero regions show the image."""
+    proportion to their magnitude (fully opaque at the extremes when alpha >= 0.5), so near-zero regions
+    show the image."""
     h, w = image.shape[:2]
     if norm.shape != (h, w):
         norm = cv2.resize(norm.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     color = colorize(norm, signed)
-    weight = alpha * np.abs(norm)[..., None] if signed else alpha
+    weight = min(1.0, 2 * alpha) * np.abs(norm)[..., None] if signed else alpha
     return np.clip(image * (1 - weight) + color * weight, 0, 1).astype(np.float32)

@@ -1,0 +1,253 @@
+"""The `onnxviz` command line: each command is a thin call into the Python API."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+from . import api, registry
+from .errors import DependencyError, OnnxvizError, OptionError
+from .model import DEFAULT_PARITY_TOLERANCE, Model, load
+from .preprocess import PRESETS, Preprocessing
+from .targets import Target
+
+
+class Group(click.Group):
+    """Turns OnnxvizError into one line on stderr and exit code 1; --debug shows the traceback instead."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except OnnxvizError as exc:
+            if (ctx.obj or {}).get("debug"):
+                raise
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.version_option(package_name="onnxviz")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Explain and visualize vision models from nothing but an ONNX file.
+
+    \b
+      onnxviz demo                                   bundled model and images -> out/index.html
+      onnxviz info model.onnx                        what the model is and whether torch can run it
+      onnxviz layers model.onnx                      tensor names to pass as --layer
+      onnxviz methods [NAME]                         what can explain it, with options
+      onnxviz explain model.onnx cat.jpg -m gradcam  heatmaps in out/
+    """
+    ctx.obj = {"debug": debug}
+
+
+def model_options(fn):
+    """--layout, --device, --parity-tol and --no-normalize, turned into a loaded Model."""
+
+    @click.option("--layout", type=click.Choice(["NCHW", "NHWC"]), help="Override the detected input layout.")
+    @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+                  help="cuda needs onnxruntime-gpu (and a CUDA build of torch for gradient methods).")
+    @click.option("--parity-tol", type=float, default=DEFAULT_PARITY_TOLERANCE, show_default=True,
+                  help="Largest accepted onnxruntime-vs-torch difference, relative to max(1, |output|).")
+    @click.option("--no-normalize", is_flag=True, help="Use the graph as stored (skip onnxslim).")
+    @functools.wraps(fn)
+    def wrapper(model: str, layout, device, parity_tol, no_normalize, **kwargs):
+        loaded = load(model, layout=layout, device=device, parity_tolerance=parity_tol, normalize=not no_normalize)
+        return fn(loaded, **kwargs)
+
+    return wrapper
+
+
+def _shape(shape: tuple) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]" if shape else "?"
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--no-torch", is_flag=True, help="Skip the PyTorch conversion and parity check.")
+@model_options
+def info(model: Model, no_torch: bool) -> None:
+    """Inputs, outputs, layout, opset, producer, softmax tail, and torch conversion + parity."""
+    spec = model.input
+    batch = f"fixed at {spec.fixed_batch} (larger batches are split)" if spec.fixed_batch else "dynamic"
+    rows = [
+        ("model", f"{model.source}  (sha256 {model.hash})"),
+        ("producer", model.producer or "unknown"),
+        ("opset", str(model.opset)),
+        ("input", f"{spec.name}  {spec.dtype}  {_shape(spec.shape)}  layout {spec.layout or 'n/a'}  batch {batch}"),
+        ("outputs", ", ".join(model.outputs)),
+        ("graph", model.normalization),
+    ]
+    for out, logits in model.softmax_tails.items():
+        rows.append(("softmax", f"{out} ends in Softmax: targets explain the logits {logits!r} "
+                                "(use softmax:N for probabilities)"))
+    layer = model.default_layer
+    rows.append(("CAM layer", f"{layer.name} ({layer.op_type}, {_shape(layer.shape)})" if layer else "none"))
+    pre = model.preprocessing
+    colour = "grey" if pre.channels == 1 else pre.channel_order
+    rows.append(("preprocess", f"mean {pre.mean} std {pre.std} scale {pre.scale} {colour} "
+                               f"size {model.input_size[0]}x{model.input_size[1]}"))
+    if no_torch:
+        rows.append(("torch", "not checked (--no-torch)"))
+    else:
+        try:
+            model.torch  # noqa: B018  (converts and measures parity)
+            rows.append(("torch", f"converted; {model.parity}"))
+        except OnnxvizError as exc:
+            rows.append(("torch", f"unavailable: {exc}"))
+    for key, value in rows:
+        click.echo(f"{key:<11}{value}")
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--spatial", is_flag=True, help="Only 4-D layers with a spatial extent (CAM candidates).")
+@model_options
+def layers(model: Model, spatial: bool) -> None:
+    """Tensor names, op types and shapes; * marks the default CAM layer."""
+    default = model.default_layer.name if model.default_layer else None
+    shown = [layer for layer in model.layers if not spatial or layer.spatial]
+    width = min(max((len(layer.name) for layer in shown), default=10), 60)
+    click.echo(f"  {'tensor':<{width}}  {'op':<20}shape")
+    for layer in shown:
+        mark = "*" if layer.name == default else " "
+        click.echo(f"{mark} {layer.name:<{width}}  {layer.op_type:<20}{_shape(layer.shape)}")
+    if default:
+        click.echo("\n* default layer for CAM methods (--layer auto); --layer also takes node names and last_conv")
+
+
+@cli.command()
+@click.argument("name", required=False)
+def methods(name: str | None) -> None:
+    """Registered methods (built-in and plugins); with NAME, its options and paper."""
+    rows = api.methods()
+    if name:
+        registry.get(name)  # the error for an unknown or broken name
+        row = next(r for r in rows if r["name"] == name)
+        needs = row["requires"] + (" + a layer" if row["needs_layer"] else "")
+        click.echo(f"{row['name']}  ({row['family']}, needs {needs}, from {row['distribution']})")
+        click.echo(f"  {row['summary']}")
+        click.echo(f"  paper: {row['paper'] or '-'}")
+        click.echo("  options:" if row["options"] else "  options: none")
+        for opt, kind, default, help_text in row["options"]:
+            click.echo(f"    {opt} ({kind}, default {default}): {help_text}")
+        return
+    for row in rows:
+        if row["error"]:
+            click.echo(f"{row['name']:<18}BROKEN ({row['distribution']}): {row['error']}")
+            continue
+        needs = row["requires"] + ("+layer" if row["needs_layer"] else "")
+        click.echo(f"{row['name']:<18}{row['family']:<13}{needs:<17}{row['distribution']:<16}{row['summary']}")
+
+
+def _route_options(pairs: tuple[tuple[str, str], ...], names: list[str]) -> dict[str, dict[str, str]]:
+    """`-o KEY VALUE` goes to every chosen method that has KEY; `-o METHOD.KEY VALUE` to that method only."""
+    from dataclasses import fields
+
+    routed: dict[str, dict[str, str]] = {n: {} for n in names}
+    for key, value in pairs:
+        method, _, opt = key.rpartition(".")
+        if method:
+            if method not in routed:
+                raise OptionError(f"-o {key}: {method} is not among the chosen methods ({', '.join(names)})")
+            routed[method][opt] = value
+            continue
+        takers = [n for n in names if opt in {f.name for f in fields(registry.get(n).Options)}]
+        if not takers:
+            raise OptionError(f"-o {key}: none of {', '.join(names)} has an option {key!r}; "
+                              "see `onnxviz methods NAME`")
+        for n in takers:
+            routed[n][opt] = value
+    return routed
+
+
+def _target(spec: str):
+    return [Target.parse(s) for s in spec.split(",")] if "," in spec else spec
+
+
+@cli.command()
+@click.argument("model")
+@click.argument("images", nargs=-1, required=True)
+@click.option("-m", "--method", "method_names", multiple=True, default=("gradcam",), show_default=True,
+              help="Method name (repeat for several); see `onnxviz methods`.")
+@click.option("-o", "--option", "options", nargs=2, multiple=True, metavar="KEY VALUE",
+              help="Method option, e.g. -o window 32 or -o occlusion.stride 16.")
+@click.option("--target", default="top1", show_default=True,
+              help="Class index, top1, softmax:281, or one index per image: 281,282.")
+@click.option("--layer", help="Tensor or node name for layer methods (default: the last spatial layer).")
+@click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
+              help="Inputs per backend call.")
+@click.option("--seed", default=0, show_default=True, help="Seed for methods that sample.")
+@click.option("--preprocess", type=click.Choice(list(PRESETS)), help="Preset (default: model metadata, else imagenet).")
+@click.option("--mean", help="Per-channel mean, comma-separated (overrides the preset).")
+@click.option("--std", help="Per-channel std, comma-separated (overrides the preset).")
+@click.option("--no-arrays", is_flag=True, help="Write pictures only, no .npz arrays.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@model_options
+def explain(model: Model, images, method_names, options, target, layer, out, batch_size, seed, preprocess, mean,
+            std, no_arrays, quiet) -> None:
+    """Explain IMAGES with one or more methods; writes overlays, a grid, arrays and index.html to --out."""
+    from .viz.report import write_run
+
+    names = list(dict.fromkeys(method_names))
+    routed = _route_options(options, names)
+    classes = {n: registry.get(n) for n in names}
+    if layer and not any(c.needs_layer for c in classes.values()):
+        raise OptionError(f"--layer is only used by layer methods, and none of {', '.join(names)} takes one")
+    pre = _preprocessing(model, preprocess, mean, std)
+    x = api.load_image(list(images), model, pre)
+    prepared = {n: api.prepare(model, n, layer if classes[n].needs_layer else None, routed[n]) for n in names}
+    results = []
+    for n in names:
+        ex = api.explain(model, x, n, target=_target(target), batch_size=batch_size, seed=seed, progress=not quiet,
+                         prepared=prepared[n], preprocessing=pre)
+        results.append(ex)
+        where = f" at {ex.layer}" if ex.layer else ""
+        click.echo(f"{n}: {ex.backend}{where}, {ex.timings['explain_s']:.2f} s", err=True)
+    written = write_run(out, results, list(images), model.name, arrays=not no_arrays)
+    for i, image in enumerate(images):
+        ex = results[0]
+        click.echo(f"{Path(image).name}: predicted {int(ex.predictions[i])}, explained class {int(ex.targets[i])} "
+                   f"(score {float(ex.scores[i]):.4g})")
+    click.echo(f"wrote {len(written)} files to {out}/ (open {Path(out) / 'index.html'})")
+
+
+def _preprocessing(model: Model, preset: str | None, mean: str | None, std: str | None) -> Preprocessing:
+    pre = model.preprocessing
+    if preset:
+        pre = Preprocessing.preset(preset, layout=pre.layout, channels=pre.channels, size=pre.size)
+    def numbers(text: str | None) -> tuple[float, ...] | None:
+        return tuple(float(v) for v in text.split(",")) if text else None
+
+    try:
+        return pre.with_(mean=numbers(mean), std=numbers(std))
+    except ValueError:
+        raise OptionError("--mean and --std take comma-separated numbers, e.g. 0.485,0.456,0.406") from None
+
+
+@cli.command()
+@click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def demo(out: str, quiet: bool) -> None:
+    """Explain the bundled digits model on bundled images (offline) and write out/index.html."""
+    from .demo import run_demo
+
+    written, notes = run_demo(out, progress=not quiet)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"wrote {len(written)} files to {out}/; open {Path(out) / 'index.html'}")
+
+
+def main() -> None:
+    try:
+        cli(prog_name="onnxviz")
+    except DependencyError as exc:  # only reached with --debug
+        sys.exit(str(exc))
+
+
+if __name__ == "__main__":
+    main()

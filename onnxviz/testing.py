@@ -1,0 +1,54 @@
+"""`check_method`: the contract every method must keep, shipped for plugin authors.
+
+    from onnxviz.testing import check_method
+    def test_my_method():
+        check_method("my_method")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import registry
+from .api import explain, load_image, prepare
+from .method import Method
+from .model import Model, load
+
+
+def check_method(method: str | type[Method], model: Model | None = None, x: np.ndarray | None = None,
+                 layer: str | None = None, atol: float = 1e-5, **options: Any) -> dict[str, Any]:
+    """Run `method` and fail with AssertionError unless it gives the right shape and dtype, finite values,
+    the same result twice with one seed, and a batch equal to its samples run one by one.
+
+    Defaults: the bundled digits model and three bundled images. Returns what was checked.
+    """
+    from .demo import demo_images, demo_model_path
+
+    cls = registry.get(method) if isinstance(method, str) else method
+    model = model or load(demo_model_path())
+    x = load_image(demo_images()[:3], model) if x is None else x
+    prepared = prepare(model, cls, layer, options)
+
+    def run(batch: np.ndarray, target) -> np.ndarray:
+        return explain(model, batch, cls, target=target, seed=0, progress=False, prepared=prepared).attributions
+
+    first = explain(model, x, cls, seed=0, progress=False, prepared=prepared)
+    a = first.attributions
+    expected = x.shape if cls.output == "pixels" else (len(x), *model.input_size)
+    _require(a.shape == expected, f"{cls.name}: attributions have shape {a.shape}, expected {expected}")
+    _require(a.dtype == np.float32, f"{cls.name}: attributions are {a.dtype}, expected float32")
+    _require(bool(np.isfinite(a).all()), f"{cls.name}: attributions contain NaN or inf")
+    again = run(x, first.targets)
+    _require(np.allclose(a, again, atol=atol), f"{cls.name}: two runs with seed 0 differ by "
+             f"{np.abs(a - again).max():.3g}")
+    singles = np.concatenate([run(x[i : i + 1], [int(first.targets[i])]) for i in range(len(x))])
+    _require(np.allclose(a, singles, atol=atol, rtol=1e-4), f"{cls.name}: a batch differs from its samples run one "
+             f"by one by {np.abs(a - singles).max():.3g}")
+    return {"method": cls.name, "shape": a.shape, "targets": first.targets.tolist(), "backend": first.backend}
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise AssertionError(message)

@@ -1,0 +1,65 @@
+"""Writing a run's pictures: one overlay per (image, method), a grid of everything, arrays, and index.html."""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..explanation import Explanation
+from ..io import encode_png, write_bytes_atomic
+from .grid import grid
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "image"
+
+
+def summary_grid(explanations: Sequence[Explanation], names: Sequence[str]):
+    """Rows = images, columns = the input then one overlay per method."""
+    images = explanations[0].images()
+    cells, captions = [], []
+    for i, name in enumerate(names):
+        first = explanations[0]
+        cells.append([images[i], *(ex.overlay(i) for ex in explanations)])
+        captions.append([f"{name}: pred {int(first.predictions[i])}", *(ex.label(i) for ex in explanations)])
+    return grid(cells, captions)
+
+
+def write_run(out: str | Path, explanations: Sequence[Explanation], names: Sequence[str], model_name: str,
+              arrays: bool = True) -> list[Path]:
+    """Render everything in memory first, then write each file atomically (an interrupted run leaves none
+    half-written)."""
+    out = Path(out)
+    files: dict[Path, bytes] = {}
+    stems = [_slug(Path(n).stem) for n in names]
+    for ex in explanations:
+        for i, stem in enumerate(stems):
+            files[out / f"{stem}_{ex.method}.png"] = encode_png(ex.overlay(i))
+    grid_png = encode_png(summary_grid(explanations, [Path(n).name for n in names]))
+    files[out / "grid.png"] = grid_png
+    files[out / "index.html"] = _index_html(explanations, names, model_name, grid_png).encode()
+    written = [write_bytes_atomic(path, data) for path, data in files.items()]
+    if arrays:
+        written += [ex.save(out / f"{ex.method}.npz") for ex in explanations]
+    return written
+
+
+def _index_html(explanations: Sequence[Explanation], names: Sequence[str], model_name: str, grid_png: bytes) -> str:
+    def cells(ex: Explanation) -> str:
+        values = [ex.method, ex.backend, ex.layer or "-", ex.target, f"{ex.timings.get('explain_s', 0):.2f} s"]
+        return "".join(f"<td>{html.escape(v)}</td>" for v in values)
+
+    rows = "".join(f"<tr>{cells(ex)}</tr>" for ex in explanations)
+    data = base64.b64encode(grid_png).decode()
+    listed = ", ".join(html.escape(Path(n).name) for n in names)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>onnxviz: {html.escape(model_name)}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse}}
+td,th{{padding:4px 12px;border-bottom:1px solid #ddd;text-align:left}}img{{max-width:100%}}</style></head>
+<body><h1>onnxviz &middot; {html.escape(model_name)}</h1><p>Images: {listed}</p>
+<table><tr><th>method</th><th>backend</th><th>layer</th><th>target</th><th>time</th></tr>{rows}</table>
+<p><img alt="inputs and explanations" src="data:image/png;base64,{data}"></p></body></html>
+"""
