@@ -1,0 +1,99 @@
+"""Session-scoped models and images: every export is built once per run, nothing is downloaded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import onnxviz
+
+
+def pytest_configure(config):
+    np.set_printoptions(precision=4, suppress=True)
+
+
+@dataclass
+class Reference:
+    """A native PyTorch network, its ONNX export, and where pytorch-grad-cam should look."""
+
+    name: str
+    net: object  # the module Captum / pytorch-grad-cam run on (same function as the ONNX graph's logits)
+    path: Path
+    cam_layer: object  # module whose output is the default CAM layer
+    nhwc: bool = False
+    softmax_net: object = None  # the network including its Softmax, for NHWC/softmax models
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def photos() -> list[np.ndarray]:
+    """Real photos from scikit-image, RGB float in [0, 1]."""
+    from skimage import data
+
+    return [im.astype(np.float32) / 255.0 for im in (data.chelsea(), data.astronaut(), data.coffee())]
+
+
+@pytest.fixture(scope="session")
+def digits_model() -> onnxviz.Model:
+    from onnxviz.demo import demo_model_path
+
+    return onnxviz.load(demo_model_path())
+
+
+@pytest.fixture(scope="session")
+def digits_batch(digits_model) -> np.ndarray:
+    from onnxviz.demo import demo_images
+
+    return onnxviz.load_image(demo_images(), digits_model)
+
+
+_built: dict[str, Reference] = {}
+
+
+def _build(name: str, workdir: Path) -> Reference:
+    import torch
+
+    from models.digits import build
+    from models.exports import NhwcSoftmax, export, torchvision_net
+
+    if name == "digits":
+        net, path, _ = build(workdir / "digits.onnx")
+        return Reference(name, net, path, net.features[-1])
+    if name == "nhwc_softmax":
+        base = torchvision_net("mobilenet_v2", seed=3)
+        wrapped = NhwcSoftmax(base)
+        path = export(wrapped, workdir / "nhwc_softmax.onnx", "legacy", nhwc=True)
+
+        class NhwcLogits(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.base = base
+
+            def forward(self, x):
+                return self.base(x.permute(0, 3, 1, 2))
+
+        return Reference(name, NhwcLogits().eval(), path, base.features[-1], nhwc=True, softmax_net=wrapped)
+    arch, exporter = name.rsplit("_", 1)
+    net = torchvision_net(arch, seed=1)
+    path = export(net, workdir / f"{name}.onnx", exporter)
+    layer = net.layer4[-1] if arch.startswith("resnet") else net.features[-1]
+    return Reference(name, net, path, layer)
+
+
+@pytest.fixture(scope="session")
+def build_reference(workdir):
+    """Build (once per run) and return the named reference model."""
+
+    def get(name: str) -> Reference:
+        if name not in _built:
+            _built[name] = _build(name, workdir)
+        return _built[name]
+
+    return get
