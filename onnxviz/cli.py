@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import functools
-import sys
 from pathlib import Path
 
 import click
 
 from . import api, registry
-from .errors import DependencyError, OnnxvizError, OptionError
+from .errors import OnnxvizError, OptionError
 from .model import DEFAULT_PARITY_TOLERANCE, Model, load
 from .preprocess import PRESETS, Preprocessing
 from .targets import Target
@@ -243,10 +242,7 @@ def demo(out: str, quiet: bool) -> None:
 
 
 def main() -> None:
-    try:
-        cli(prog_name="onnxviz")
-    except DependencyError as exc:  # only reached with --debug
-        sys.exit(str(exc))
+    cli(prog_name="onnxviz")
 
 
 if __name__ == "__main__":
