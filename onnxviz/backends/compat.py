@@ -41,11 +41,13 @@ TYPE_ONLY_BUMPS: dict[int, tuple[str, ...]] = {
          "Unsqueeze"),
     25: ("Cast", "Constant", "ConstantOfShape", "Flatten", "Identity", "Reshape", "Shape", "Squeeze", "Transpose",
          "Unsqueeze"),
+    28: ("Cast", "Celu", "DepthToSpace", "Einsum", "Mod"),
 }
 REDUCE_OPS_WITH_AXES_INPUT = {
     18: ("ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin",
          "ReduceProd", "ReduceSumSquare"),
     20: ("ReduceMax", "ReduceMin"),
+    28: ("ReduceLogSum", "ReduceLogSumExp"),
 }
 
 
@@ -189,16 +191,73 @@ def register() -> None:
     _registered = True
 
 
+def _same_pads(node: onnx.NodeProto, spatial: list[int]) -> list[int] | None:
+    """Explicit pads equivalent to auto_pad SAME_UPPER / SAME_LOWER for known spatial sizes."""
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    mode = attrs.get("auto_pad", b"NOTSET")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    if mode not in ("SAME_UPPER", "SAME_LOWER") or "kernel_shape" not in attrs:
+        return None
+    kernel = list(attrs["kernel_shape"])
+    strides = list(attrs.get("strides", [1] * len(kernel)))
+    dilations = list(attrs.get("dilations", [1] * len(kernel)))
+    begins, ends = [], []
+    for size, k, s, d in zip(spatial, kernel, strides, dilations, strict=True):
+        total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
+        small, large = total // 2, total - total // 2
+        begins.append(small if mode == "SAME_UPPER" else large)
+        ends.append(large if mode == "SAME_UPPER" else small)
+    return begins + ends
+
+
+def _spatial_sizes(graph: onnx.GraphProto) -> dict[str, list[int]]:
+    infos = [*graph.input, *graph.value_info, *graph.output]
+    sizes = {}
+    for info in infos:
+        dims = info.type.tensor_type.shape.dim
+        if len(dims) > 2 and all(d.HasField("dim_value") for d in dims[2:]):
+            sizes[info.name] = [d.dim_value for d in dims[2:]]
+    return sizes
+
+
+def _fill_clip_bounds(node: onnx.NodeProto, graph: onnx.GraphProto, inits: dict) -> None:
+    given = [i for i in node.input[1:3] if i]
+    if len(given) == 2 or any(i not in inits for i in given):
+        return
+    dtype = numpy_helper.to_array(inits[given[0]]).dtype if given else np.dtype(np.float32)
+    info = np.finfo(dtype) if dtype.kind == "f" else np.iinfo(dtype)
+    while len(node.input) < 3:
+        node.input.append("")
+    for k, extreme in ((1, info.min), (2, info.max)):
+        if not node.input[k]:
+            name = f"{node.output[0]}__clip_{'min' if k == 1 else 'max'}"
+            tensor = numpy_helper.from_array(np.array(extreme, dtype=dtype), name)
+            graph.initializer.append(tensor)
+            inits[name] = tensor
+            node.input[k] = name
+
+
 def fix_graph(proto: onnx.ModelProto) -> onnx.ModelProto:
     """Rewrite patterns onnx2torch mishandles without changing any tensor name or result:
 
     - Identity nodes whose input is an initializer (the legacy exporter shares weights this way) become
       initializers of their own under the Identity's output name;
-    - Reshape with allowzero=1 and a constant shape without zeros is the same as allowzero=0.
+    - Reshape with allowzero=1 and a constant shape without zeros is the same as allowzero=0;
+    - Conv / MaxPool / AveragePool with auto_pad SAME_* get the explicit pads it means (static shapes);
+    - Dropout (inference: the identity) whose mask nobody reads becomes Identity;
+    - Clip-11+ with an omitted min or max gets the dtype's extreme as a constant bound.
     """
     fixed = onnx.ModelProto()
     fixed.CopyFrom(proto)
     graph = fixed.graph
+    if any(a.name == "auto_pad" for n in graph.node for a in n.attribute):
+        try:
+            fixed = onnx.shape_inference.infer_shapes(fixed)
+            graph = fixed.graph
+        except Exception:  # without shapes the SAME pads stay as they are
+            pass
+    sizes = _spatial_sizes(graph)
+    used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
     inits = {i.name: i for i in graph.initializer}
     keep = []
     for node in graph.node:
@@ -209,6 +268,19 @@ def fix_graph(proto: onnx.ModelProto) -> onnx.ModelProto:
             graph.initializer.append(tensor)
             inits[tensor.name] = tensor
             continue
+        if node.op_type in ("Conv", "MaxPool", "AveragePool") and node.input[0] in sizes:
+            pads = _same_pads(node, sizes[node.input[0]])
+            half = len(pads or []) // 2
+            excludes_pad = node.op_type == "AveragePool" and not any(
+                a.name == "count_include_pad" and a.i for a in node.attribute)
+            if pads is not None and not (excludes_pad and pads[:half] != pads[half:]):  # torch pads would count
+                kept = [a for a in node.attribute if a.name not in ("auto_pad", "pads")]
+                del node.attribute[:]
+                node.attribute.extend([*kept, onnx.helper.make_attribute("pads", pads)])
+        if node.op_type == "Dropout" and not (len(node.output) > 1 and node.output[1] in used):
+            node.CopyFrom(onnx.helper.make_node("Identity", node.input[:1], node.output[:1], name=node.name))
+        if node.op_type == "Clip" and not any(a.name in ("min", "max") for a in node.attribute):
+            _fill_clip_bounds(node, graph, inits)
         if node.op_type == "Reshape" and len(node.input) > 1 and node.input[1] in inits:
             shape = numpy_helper.to_array(inits[node.input[1]])
             if not (shape == 0).any():
