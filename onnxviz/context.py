@@ -26,6 +26,7 @@ class Context:
         self.targets = targets
         self.layer = layer
         self.batch_size = batch_size
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.show_progress = progress
         self.score_tensor, self.softmax = model.score_tensor(target)
