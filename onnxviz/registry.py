@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import entry_points
@@ -10,6 +11,9 @@ from .errors import MethodError, suggest
 from .method import FAMILIES, Method
 
 GROUP = "onnxviz.methods"
+# keywords of onnxviz.explain: an option with one of these names could never be set
+RESERVED_OPTIONS = {"model", "x", "method", "target", "layer", "batch_size", "seed", "progress", "prepared",
+                    "preprocessing"}
 
 
 @dataclass
@@ -45,6 +49,9 @@ def _entries() -> dict[str, Entry]:
 def _validate(cls: object, where: str) -> type[Method]:
     if not (isinstance(cls, type) and issubclass(cls, Method)):
         raise MethodError(f"{where} is not a subclass of onnxviz.Method")
+    taken = RESERVED_OPTIONS & {f.name for f in dataclasses.fields(cls.Options)}
+    if taken:
+        raise MethodError(f"{where}: option names {sorted(taken)} are taken by onnxviz.explain itself; rename them")
     if cls.family not in FAMILIES:
         raise MethodError(f"{where}: family {cls.family!r} is not one of {', '.join(FAMILIES)}")
     if cls.requires not in ("forward", "gradients") or cls.output not in ("pixels", "map"):

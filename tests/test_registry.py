@@ -72,6 +72,19 @@ def test_broken_and_conflicting_plugins_are_reported_not_raised(monkeypatch):
         registry.get("twice")
 
 
+def test_options_named_like_explain_keywords_are_refused():
+    @dataclass(frozen=True)
+    class Clashing:
+        seed: int = option(0, "would be swallowed by explain(seed=...)")
+
+    class Clash(onnxviz.Method):
+        name = "clash"
+        Options = Clashing
+
+    with pytest.raises(onnxviz.MethodError, match=r"\['seed'\] are taken by onnxviz.explain"):
+        onnxviz.register(Clash)
+
+
 def test_a_method_returning_the_wrong_shape_is_caught(scratch, digits_model, digits_batch):
     @onnxviz.register
     class Wrong(onnxviz.Method):

@@ -1,0 +1,51 @@
+"""The README's examples run: its Python block and its `onnxviz` command lines, on a copy of the bundled model
+named model.onnx and a real photo named cat.png."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+from pathlib import Path
+
+import cv2
+import pytest
+from click.testing import CliRunner
+
+from onnxviz.cli import cli
+from onnxviz.demo import demo_model_path
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def _blocks(lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch, photos):
+    shutil.copy(demo_model_path(), tmp_path / "model.onnx")
+    cv2.imwrite(str(tmp_path / "cat.png"), (photos[0][..., ::-1] * 255).astype("uint8"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_python_example_runs(workspace):
+    (code,) = _blocks("python")
+    exec(compile(code, "README.md", "exec"), {})
+    assert (workspace / "cat_gradcam.png").is_file() and (workspace / "cat_gradcam.npz").is_file()
+
+
+def test_cli_examples_run(workspace):
+    commands = [line for block in _blocks("bash") for line in block.splitlines() if line.startswith("onnxviz ")]
+    assert len(commands) >= 5
+    for line in commands:
+        result = CliRunner().invoke(cli, shlex.split(line)[1:])
+        assert result.exit_code == 0, f"{line}\n{result.output}"
+    assert (workspace / "out" / "index.html").is_file()
+
+
+def test_the_test_command_is_what_ci_runs():
+    (setup,) = [b for b in _blocks("bash") if "pytest" in b]
+    ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
+    assert setup.strip() in ci
