@@ -20,7 +20,7 @@ from .method import Method, MethodOutput
 from .model import Model, load
 from .options import as_dict, build, describe
 from .preprocess import Preprocessing
-from .targets import check_range, parse_targets
+from .targets import check_range, parse_targets, pick
 
 ImageSource = str | os.PathLike | np.ndarray
 
@@ -128,16 +128,16 @@ def explain(model: Model | str | os.PathLike, x: np.ndarray | ImageSource | Sequ
     prep = prepared or prepare(model, method, layer, options)
     cls = type(prep.method)
     spec, indices = parse_targets(target, len(x))
-    tensor, _ = model.score_tensor(spec)
+    tensor, softmax = model.score_tensor(spec)
     ctx = Context(model, spec, np.zeros(len(x), np.int64), prep.layer, batch_size, seed, progress)
     clean = ctx.outputs(x, (tensor,))[0]
-    predictions = clean.reshape(len(x), clean.shape[1], -1).sum(axis=2).argmax(axis=1) if clean.ndim > 1 else None
-    if predictions is None:
+    if clean.ndim < 2:
         raise OnnxvizError(f"output {tensor!r} has shape {clean.shape}: no class axis to explain")
+    predictions = clean.reshape(len(x), clean.shape[1], -1).sum(axis=2).argmax(axis=1)
     indices = predictions if indices is None else indices
     check_range(indices, clean.shape[1])
     ctx.targets = indices
-    scores = ctx.score(x)
+    scores = pick(clean, indices, softmax).astype(np.float32)  # the clean forward already has them
     prep_time = time.perf_counter() - start
     out = _validate_output(prep.method.explain(ctx, x, prep.opts), cls, x)
     attributions = out.attributions
