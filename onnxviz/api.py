@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
 from . import registry
@@ -74,7 +73,10 @@ class Prepared:
 def prepare(model: Model, method: str | type[Method] | Method, layer: str | None = None,
             options: dict[str, Any] | None = None) -> Prepared:
     """Resolve the method, its options and its layer, and make sure its backend can run."""
-    cls = registry.get(method) if isinstance(method, str) else (method if isinstance(method, type) else type(method))
+    if isinstance(method, str):
+        cls = registry.get(method)
+    else:
+        cls = registry.validate(method if isinstance(method, type) else type(method), repr(method))
     instance = method if isinstance(method, Method) else cls()
     opts = build(cls.Options, options or {}, cls.name)
     resolved = model.layer(layer) if cls.needs_layer else None
@@ -97,13 +99,6 @@ def _validate_output(result: np.ndarray | MethodOutput, cls: type[Method], x: np
         raise MethodError(f"method {cls.name} returned non-finite values")
     out.attributions = attr.astype(np.float32)
     return out
-
-
-def _to_input_size(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    h, w = size
-    if maps.shape[1:] == (h, w):
-        return maps
-    return np.stack([cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) for m in maps])
 
 
 def explain(model: Model | str | os.PathLike, x: np.ndarray | ImageSource | Sequence[ImageSource],
@@ -144,7 +139,7 @@ def explain(model: Model | str | os.PathLike, x: np.ndarray | ImageSource | Sequ
     raw = out.raw
     if cls.output == "map":
         raw = attributions if raw is None else raw
-        attributions = _to_input_size(attributions, model.input_size)
+        attributions = np.stack([resize(m, *model.input_size) for m in attributions])
     if model.parity is not None and "torch" in ctx.backends_used:
         out.extras.setdefault("parity_max_abs_diff", model.parity.max_abs_diff)
     return Explanation(

@@ -123,12 +123,13 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 
 def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize an HWC float image (area when shrinking, bilinear when growing)."""
+    """Resize an HW or HWC float image or map (area when shrinking, bilinear when growing); keeps the rank."""
     if image.shape[:2] == (height, width):
         return image
     shrink = height * width < image.shape[0] * image.shape[1]
-    out = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    return out.reshape(height, width, -1) if out.ndim == 2 else out
+    out = cv2.resize(image.astype(np.float32), (width, height),
+                     interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return out.reshape(height, width, -1) if image.ndim == 3 else out
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

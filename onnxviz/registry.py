@@ -46,7 +46,7 @@ def _entries() -> dict[str, Entry]:
     return {**_declared(), **_runtime}
 
 
-def _validate(cls: object, where: str) -> type[Method]:
+def validate(cls: object, where: str) -> type[Method]:
     if not (isinstance(cls, type) and issubclass(cls, Method)):
         raise MethodError(f"{where} is not a subclass of onnxviz.Method")
     taken = RESERVED_OPTIONS & {f.name for f in dataclasses.fields(cls.Options)}
@@ -64,7 +64,7 @@ def _load(entry: Entry) -> type[Method]:
         module, _, attr = entry.target.partition(":")
         try:
             obj = __import__(module, fromlist=[attr])
-            entry.cls = _validate(getattr(obj, attr), f"{entry.target} (from {entry.dist})")
+            entry.cls = validate(getattr(obj, attr), f"{entry.target} (from {entry.dist})")
         except Exception as exc:  # a broken plugin must not take the others down
             entry.error = f"{type(exc).__name__}: {exc}"
     if entry.error:
@@ -86,7 +86,7 @@ def get(name: str) -> type[Method]:
 
 def register(cls: type[Method]) -> type[Method]:
     """Register a Method class at run time (notebooks, tests); usable as a decorator."""
-    _validate(cls, cls.__name__)
+    validate(cls, cls.__name__)
     if not cls.name:
         raise MethodError(f"{cls.__name__} has no `name`")
     _runtime[cls.name] = Entry(cls.name, f"{cls.__module__}:{cls.__qualname__}", "<runtime>", cls=cls)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..io import resize
+
 
 def _diverging_lut() -> np.ndarray:
     """256 RGB colours from blue through white to red, for signed maps."""
@@ -28,9 +30,7 @@ def overlay(image: np.ndarray, norm: np.ndarray, signed: bool, alpha: float = 0.
     """Blend a normalized map on an RGB float image (map resized to the image). Signed maps are blended in
     proportion to their magnitude (fully opaque at the extremes when alpha >= 0.5), so near-zero regions
     show the image."""
-    h, w = image.shape[:2]
-    if norm.shape != (h, w):
-        norm = cv2.resize(norm.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    norm = resize(norm, *image.shape[:2])
     color = colorize(norm, signed)
     weight = min(1.0, 2 * alpha) * np.abs(norm)[..., None] if signed else alpha
     return np.clip(image * (1 - weight) + color * weight, 0, 1).astype(np.float32)
