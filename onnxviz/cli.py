@@ -64,7 +64,7 @@ def _shape(shape: tuple) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]" if shape else "?"
 
 
-@cli.command()
+@cli.command(short_help="Describe a model: inputs, layout, softmax tail, torch parity.")
 @click.argument("model")
 @click.option("--no-torch", is_flag=True, help="Skip the PyTorch conversion and parity check.")
 @model_options
@@ -101,7 +101,7 @@ def info(model: Model, no_torch: bool) -> None:
         click.echo(f"{key:<11}{value}")
 
 
-@cli.command()
+@cli.command(short_help="List layers (tensor names for --layer); * marks the CAM default.")
 @click.argument("model")
 @click.option("--spatial", is_flag=True, help="Only 4-D layers with a spatial extent (CAM candidates).")
 @model_options
@@ -118,7 +118,7 @@ def layers(model: Model, spatial: bool) -> None:
         click.echo("\n* default layer for CAM methods (--layer auto); --layer also takes node names and last_conv")
 
 
-@cli.command()
+@cli.command(short_help="List registered methods, or show one method's options.")
 @click.argument("name", required=False)
 def methods(name: str | None) -> None:
     """Registered methods (built-in and plugins); with NAME, its options and paper."""
@@ -167,7 +167,7 @@ def _target(spec: str):
     return [Target.parse(s) for s in spec.split(",")] if "," in spec else spec
 
 
-@cli.command()
+@cli.command(short_help="Explain images with one or more methods.")
 @click.argument("model")
 @click.argument("images", nargs=-1, required=True)
 @click.option("-m", "--method", "method_names", multiple=True, default=("gradcam",), show_default=True,
@@ -228,7 +228,7 @@ def _preprocessing(model: Model, preset: str | None, mean: str | None, std: str 
         raise OptionError("--mean and --std take comma-separated numbers, e.g. 0.485,0.456,0.406") from None
 
 
-@cli.command()
+@cli.command(short_help="Offline demo: bundled model and images -> out/index.html.")
 @click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def demo(out: str, quiet: bool) -> None:
