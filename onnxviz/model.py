@@ -251,12 +251,6 @@ class Model:
             return (output, False) if target.softmax else (self.softmax_tails[output], False)
         return output, target.softmax
 
-    def n_classes(self, tensor: str) -> int:
-        out = self.ort.run(self.probe_input(self.input.fixed_batch or 1), (tensor,))[0]
-        if out.ndim < 2:
-            raise TargetError(f"output {tensor!r} has shape {out.shape}: no class axis to pick a target from")
-        return int(out.shape[1])
-
     # -- layers -----------------------------------------------------------------------------------------
     def layer(self, name: str | None) -> Layer:
         """Resolve a tensor name, node name or alias; None means the default CAM layer."""
