@@ -25,19 +25,20 @@ def cut_from(proto: onnx.ModelProto, layer: str, outputs: tuple[str, ...]) -> on
     graph = proto.graph
     producer = {o: n for n in graph.node for o in n.output}
     initializers = {i.name for i in graph.initializer}
-    needed, keep, stack = set(), [], list(outputs)
+    needed: set[str] = set()
+    kept: set[int] = set()
+    stack = list(outputs)
     while stack:
         name = stack.pop()
-        if name in needed or name == layer or name in initializers or name not in producer:
-            needed.add(name)
-            continue
+        stop = name in needed or name == layer or name in initializers or name not in producer
         needed.add(name)
+        if stop:
+            continue
         node = producer[name]
-        if id(node) not in keep:
-            keep.append(id(node))
+        if id(node) not in kept:
+            kept.add(id(node))
             stack.extend(i for i in node.input if i)
-    kept_ids = set(keep)
-    nodes = [n for n in graph.node if id(n) in kept_ids]
+    nodes = [n for n in graph.node if id(n) in kept]  # graph order is topological order
     value_info = {v.name: v for v in [*graph.value_info, *graph.input, *graph.output]}
     inputs = [value_info.get(layer, onnx.ValueInfoProto(name=layer))]
     inputs += [i for i in graph.input if i.name in needed and i.name != layer and i.name not in initializers]
@@ -49,5 +50,4 @@ def cut_from(proto: onnx.ModelProto, layer: str, outputs: tuple[str, ...]) -> on
         initializer=[i for i in graph.initializer if i.name in needed],
         value_info=[v for v in graph.value_info if v.name in needed],
     )
-    cut = onnx.helper.make_model(new_graph, opset_imports=proto.opset_import, ir_version=proto.ir_version)
-    return cut
+    return onnx.helper.make_model(new_graph, opset_imports=proto.opset_import, ir_version=proto.ir_version)
