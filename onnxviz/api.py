@@ -19,7 +19,7 @@ from .method import Method, MethodOutput
 from .model import Model, load
 from .options import as_dict, build, describe
 from .preprocess import Preprocessing
-from .targets import check_range, parse_targets, pick
+from .targets import check_range, parse_targets, pick, region_masks
 
 ImageSource = str | os.PathLike | np.ndarray
 
@@ -131,8 +131,9 @@ def explain(model: Model | str | os.PathLike, x: np.ndarray | ImageSource | Sequ
     predictions = clean.reshape(len(x), clean.shape[1], -1).sum(axis=2).argmax(axis=1)
     indices = predictions if indices is None else indices
     check_range(indices, clean.shape[1])
-    ctx.targets = indices
-    scores = pick(clean, indices, softmax).astype(np.float32)  # the clean forward already has them
+    masks = region_masks(spec.region, clean, indices)
+    ctx.targets, ctx.masks = indices, masks
+    scores = pick(clean, indices, softmax, masks).astype(np.float32)  # the clean forward already has them
     prep_time = time.perf_counter() - start
     out = _validate_output(prep.method.explain(ctx, x, prep.opts), cls, x)
     attributions = out.attributions

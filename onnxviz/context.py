@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Callable
 
@@ -11,19 +12,22 @@ from tqdm.auto import tqdm
 from .backends.batching import run_batched
 from .layers import Layer
 from .model import Model
-from .targets import Target, as_indices, pick
+from .targets import Target, pick
 
 Progress = Callable[[int], None] | None
 
 
 class Context:
-    """Primitives over one model and one resolved target. All take batches of any size."""
+    """Primitives over one model and one resolved target, for the batch being explained. Every primitive
+    takes a batch of any size whose rows line up with `targets`; for perturbed copies of the samples use
+    `for_samples(rows)`."""
 
     def __init__(self, model: Model, target: Target, targets: np.ndarray, layer: Layer | None = None,
-                 batch_size: int = 32, seed: int = 0, progress: bool = True):
+                 batch_size: int = 32, seed: int = 0, progress: bool = True, masks: np.ndarray | None = None):
         self.model = model
         self.target = target
-        self.targets = targets
+        self.targets = np.asarray(targets, dtype=np.int64)
+        self.masks = masks  # (N, H, W) region weights for segmentation targets, else None
         self.layer = layer
         self.batch_size = batch_size
         self.seed = seed
@@ -32,11 +36,26 @@ class Context:
         self.score_tensor, self.softmax = model.score_tensor(target)
         self.backends_used: set[str] = set()
 
-    def _targets(self, targets, n: int) -> np.ndarray:
-        return as_indices(self.targets if targets is None else targets, n)
+    def for_samples(self, rows: np.ndarray | list[int]) -> Context:
+        """A view whose row k scores the target of sample rows[k]: for batches of perturbed, noisy or
+        interpolated copies. Shares the rng and the record of backends used."""
+        rows = np.asarray(rows, dtype=np.int64)
+        view = copy.copy(self)
+        view.targets = self.targets[rows]
+        view.masks = None if self.masks is None else self.masks[rows]
+        return view
 
     def _run(self, fn, arrays: tuple[np.ndarray, ...], on_chunk: Progress = None) -> list[np.ndarray]:
         return run_batched(fn, arrays, self.batch_size, self.model.input.fixed_batch, on_chunk)
+
+    def _rows(self, xb: np.ndarray) -> np.ndarray:
+        if len(xb) != len(self.targets):
+            raise ValueError(f"a batch of {len(xb)} for {len(self.targets)} targets: use ctx.for_samples(rows)")
+        return np.arange(len(xb))
+
+    def _pick(self, out, rows: np.ndarray):
+        masks = None if self.masks is None else self.masks[rows]
+        return pick(out, self.targets[rows], self.softmax, masks)
 
     # -- forward (onnxruntime) --------------------------------------------------------------------------
     def outputs(self, xb: np.ndarray, names: tuple[str, ...] | list[str],
@@ -46,50 +65,62 @@ class Context:
         names = tuple(names)
         return self._run(lambda x: self.model.ort.run(x, names), (xb,), on_chunk)
 
-    def score(self, xb: np.ndarray, targets=None, on_chunk: Progress = None) -> np.ndarray:
-        """Target score per sample; `targets` is an int, one index per sample, or None for ctx.targets."""
-        (out,) = self.outputs(xb, (self.score_tensor,), on_chunk)
-        return pick(out, self._targets(targets, len(xb)), self.softmax).astype(np.float32)
+    def score(self, xb: np.ndarray, on_chunk: Progress = None) -> np.ndarray:
+        """Target score per row."""
+        rows = self._rows(xb)
+        self.backends_used.add("onnxruntime")
+        run = self.model.ort.run
+        outs = self._run(lambda x, r: [self._pick(run(x, (self.score_tensor,))[0], r)], (xb, rows), on_chunk)
+        return outs[0].astype(np.float32)
 
     def activations(self, xb: np.ndarray, layer: str | None = None) -> np.ndarray:
         """The layer's tensor (default: ctx.layer) for a batch."""
         return self.outputs(xb, (layer or self.layer.name,))[0]
 
-    def score_from(self, layer: str, acts: np.ndarray, xb: np.ndarray, targets=None,
-                   on_chunk: Progress = None) -> np.ndarray:
-        """Target score when the network runs on from `layer` fed with `acts` (a cached subgraph)."""
+    def score_from(self, layer: str, acts: np.ndarray, xb: np.ndarray, on_chunk: Progress = None) -> np.ndarray:
+        """Target score per row when the network runs on from `layer` fed with `acts` (a cached subgraph;
+        `xb` feeds any branch that bypasses the layer)."""
+        rows = self._rows(xb)
         self.backends_used.add("onnxruntime")
         run = self.model.ort.run_from
-        t = self._targets(targets, len(acts))
-        outs = self._run(lambda a, x, tt: [pick(run(layer, a, x, (self.score_tensor,))[0], tt, self.softmax)],
-                         (acts, xb, t), on_chunk)
+        outs = self._run(lambda a, x, r: [self._pick(run(layer, a, x, (self.score_tensor,))[0], r)],
+                         (acts, xb, rows), on_chunk)
         return outs[0].astype(np.float32)
 
     # -- gradients (torch) ------------------------------------------------------------------------------
-    def grad(self, xb: np.ndarray, wrt: str = "input", targets=None, with_activations: bool = False,
+    def grad(self, xb: np.ndarray, wrt: str = "input", with_activations: bool = False, relu: str = "standard",
              on_chunk: Progress = None):
         """d(target score)/d(input), or d/d(layer tensor) when `wrt` names a layer.
 
-        With `with_activations`, returns (activations, gradients) of `wrt`.
+        relu: "standard", "guided" (guided backprop: only positive gradients through positive inputs) or
+        "deconv" (only positive gradients, whatever the input). With `with_activations`, returns
+        (activations, gradients) of `wrt`.
         """
         import torch
 
+        rows = self._rows(xb)
         backend = self.model.gradient_backend()
         self.backends_used.add("torch")
         on_input = wrt == "input"
 
-        def chunk(x: np.ndarray, t: np.ndarray) -> list[np.ndarray]:
+        def chunk(x: np.ndarray, r: np.ndarray) -> list[np.ndarray]:
             xt = backend.to_tensor(x, requires_grad=True)  # weights are frozen: the graph hangs on x
             names = (self.score_tensor,) if on_input else tuple(dict.fromkeys((wrt, self.score_tensor)))
-            outs = backend.forward(xt, names)
+            outs = backend.forward(xt, names, relu)
             source = xt if on_input else outs[0]
-            score = pick(outs[-1], t, self.softmax)
-            (g,) = torch.autograd.grad(score.sum(), source)
+            (g,) = torch.autograd.grad(self._pick(outs[-1], r).sum(), source)
             return [source.detach().cpu().numpy(), g.detach().cpu().numpy()]
 
         with torch.enable_grad():
-            acts, grads = self._run(chunk, (xb, self._targets(targets, len(xb))), on_chunk)
+            acts, grads = self._run(chunk, (xb, rows), on_chunk)
         return (acts, grads) if with_activations else grads
+
+    # -- graph facts ------------------------------------------------------------------------------------
+    def linear_head(self, layer: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(W, b) of a global-average-pooling + linear head after `layer`: logits = W @ mean_hw(A) + b."""
+        from .heads import gap_linear_head
+
+        return gap_linear_head(self.model, layer or self.layer.name, self.score_tensor)
 
     # -- progress ---------------------------------------------------------------------------------------
     def progress(self, total: int, desc: str) -> tqdm:

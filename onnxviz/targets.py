@@ -20,10 +20,12 @@ class Target:
     index: int | str = "top1"
     output: str | None = None
     softmax: bool = False
+    region: str | None = None  # segmentation: "predicted", "box:x0,y0,x1,y1" or "mask:PATH"; None = all pixels
 
     @classmethod
     def parse(cls, spec: int | str | Target | None) -> Target:
-        """`281`, `top1`, `softmax:281`, `softmax:top1`, `OUTPUT:281`, `softmax:OUTPUT:top1`."""
+        """`281`, `top1`, `softmax:281`, `OUTPUT:281`, and for segmentation outputs a region after `@`:
+        `7@predicted` (pixels predicted as 7), `7@box:x0,y0,x1,y1`, `7@mask:road.png`."""
         if spec is None:
             return cls()
         if isinstance(spec, Target):
@@ -32,7 +34,10 @@ class Target:
             return cls(index=int(spec))
         if not isinstance(spec, str) or not spec.strip():
             raise TargetError(f"bad target {spec!r}: use a class index (281), top1, or softmax:281")
-        *prefix, last = spec.strip().split(":")
+        spec, _, region = spec.strip().partition("@")
+        if region and not (region == "predicted" or region.startswith(("box:", "mask:"))):
+            raise TargetError(f"bad region {region!r}: use predicted, box:x0,y0,x1,y1 or mask:PATH")
+        *prefix, last = spec.split(":")
         softmax = "softmax" in prefix
         names = [p for p in prefix if p != "softmax"]
         if len(names) > 1:
@@ -42,11 +47,12 @@ class Target:
                 last = int(last)
             except ValueError:
                 raise TargetError(f"bad target {spec!r}: {last!r} is neither a class index nor top1") from None
-        return cls(index=last, output=names[0] if names else None, softmax=softmax)
+        return cls(index=last, output=names[0] if names else None, softmax=softmax, region=region or None)
 
     def __str__(self) -> str:
-        return ":".join([*(["softmax"] if self.softmax else []), *([self.output] if self.output else []),
+        text = ":".join([*(["softmax"] if self.softmax else []), *([self.output] if self.output else []),
                          str(self.index)])
+        return f"{text}@{self.region}" if self.region else text
 
 
 def parse_targets(spec, n: int) -> tuple[Target, np.ndarray | None]:
@@ -56,8 +62,8 @@ def parse_targets(spec, n: int) -> tuple[Target, np.ndarray | None]:
             raise TargetError(f"{len(spec)} targets given for {n} images; give one per image or a single target")
         parsed = [Target.parse(s) for s in spec]
         base = parsed[0]
-        if any(p.output != base.output or p.softmax != base.softmax for p in parsed):
-            raise TargetError("per-image targets must share the output and the softmax setting")
+        if any((p.output, p.softmax, p.region) != (base.output, base.softmax, base.region) for p in parsed):
+            raise TargetError("per-image targets must share the output, the softmax setting and the region")
         if any(p.index == "top1" for p in parsed):
             raise TargetError("per-image targets must be class indices")
         return base, np.array([p.index for p in parsed], dtype=np.int64)
@@ -73,13 +79,16 @@ def check_range(indices: np.ndarray, n_classes: int) -> None:
         raise TargetError(f"target {bad[0]} is out of range: the model has {n_classes} classes (0..{n_classes - 1})")
 
 
-def pick(out, targets, softmax: bool):
-    """Score per sample: out[n, targets[n]] (summed over any spatial dims), numpy or torch."""
+def pick(out, targets, softmax: bool, masks: np.ndarray | None = None):
+    """Score per sample: out[n, targets[n]], summed over any spatial dims (weighted by `masks[n]` when
+    given: a segmentation region). Works on numpy arrays and torch tensors."""
     if isinstance(out, np.ndarray):
         if softmax:
             out = np.exp(out - out.max(axis=1, keepdims=True))
             out = out / out.sum(axis=1, keepdims=True)
         sel = out[np.arange(len(out)), np.asarray(targets)]
+        if masks is not None:
+            sel = sel * masks
         return sel.reshape(len(out), -1).sum(axis=1)
     import torch
 
@@ -87,7 +96,38 @@ def pick(out, targets, softmax: bool):
         out = out.softmax(dim=1)
     idx = torch.as_tensor(np.asarray(targets), device=out.device)
     sel = out[torch.arange(out.shape[0], device=out.device), idx]
+    if masks is not None:
+        sel = sel * torch.as_tensor(masks, dtype=sel.dtype, device=sel.device)
     return sel.reshape(out.shape[0], -1).sum(dim=1)
+
+
+def region_masks(region: str | None, clean: np.ndarray, targets: np.ndarray) -> np.ndarray | None:
+    """(N, H, W) float masks over a segmentation output's pixels, fixed once on the clean prediction."""
+    if region is None:
+        return None
+    if clean.ndim != 4:
+        raise TargetError(f"a region target needs a segmentation output (N, classes, H, W), not {clean.shape}")
+    n, _, h, w = clean.shape
+    if region == "predicted":
+        masks = (clean.argmax(axis=1) == targets[:, None, None]).astype(np.float32)
+        if not masks.reshape(n, -1).any(axis=1).all():
+            raise TargetError("no pixel is predicted as the target class in some image; pick a box or a mask")
+        return masks
+    kind, _, value = region.partition(":")
+    if kind == "box":
+        try:
+            x0, y0, x1, y1 = (int(v) for v in value.split(","))
+        except ValueError:
+            raise TargetError(f"bad box {value!r}: use box:x0,y0,x1,y1 in output pixels") from None
+        if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+            raise TargetError(f"box {value} does not fit the {w}x{h} output")
+        mask = np.zeros((h, w), np.float32)
+        mask[y0:y1, x0:x1] = 1
+        return np.broadcast_to(mask, (n, h, w)).copy()
+    from .io import read_image, resize
+
+    mask = resize(read_image(value).mean(axis=2), h, w)
+    return np.broadcast_to((mask > 0.5).astype(np.float32), (n, h, w)).copy()
 
 
 def as_indices(targets: int | Sequence[int] | np.ndarray, n: int) -> np.ndarray:

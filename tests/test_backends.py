@@ -65,7 +65,8 @@ def test_layer_gradients_match_finite_differences_on_the_digits_model(digits_mod
     plus, minus = acts[:1].copy(), acts[:1].copy()
     plus[(0, *idx)] += h
     minus[(0, *idx)] -= h
-    numeric = (ctx.score_from(layer, plus, digits_batch[:1], 0) - ctx.score_from(layer, minus, digits_batch[:1], 0))
+    first = ctx.for_samples([0])
+    numeric = first.score_from(layer, plus, digits_batch[:1]) - first.score_from(layer, minus, digits_batch[:1])
     np.testing.assert_allclose(numeric[0] / (2 * h), grads[(0, *idx)], rtol=1e-2)
 
 

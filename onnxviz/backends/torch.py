@@ -45,6 +45,59 @@ def _conversion_error(exc: Exception, proto: onnx.ModelProto) -> ConversionError
     )
 
 
+def _relu_functions():
+    """Module-level functions (fx can call them) applying ReLU with a replaced backward rule."""
+    torch = import_torch()
+
+    class GuidedRelu(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x.clamp(min=0)
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return grad.clamp(min=0) * (x > 0)
+
+    class DeconvRelu(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.clamp(min=0)
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad.clamp(min=0)
+
+    return {"guided": GuidedRelu.apply, "deconv": DeconvRelu.apply}
+
+
+def guided_relu(x):
+    """ReLU whose backward passes only positive gradients through positive inputs (guided backprop)."""
+    return _RELUS()["guided"](x)
+
+
+def deconv_relu(x):
+    """ReLU whose backward passes positive gradients whatever the input (deconvnet)."""
+    return _RELUS()["deconv"](x)
+
+
+_RELUS = lru_cache(maxsize=1)(_relu_functions)
+
+
+def _swap_relus(graph, module, mode: str) -> None:
+    torch = import_torch()
+    if mode not in ("guided", "deconv"):
+        raise ValueError(f"relu must be standard, guided or deconv, not {mode!r}")
+    fn = guided_relu if mode == "guided" else deconv_relu
+    for node in list(graph.nodes):
+        if node.op == "call_module" and isinstance(module.get_submodule(node.target), torch.nn.ReLU):
+            with graph.inserting_after(node):
+                swapped = graph.call_function(fn, node.args)
+            node.replace_all_uses_with(swapped)
+            graph.erase_node(node)
+
+
 class TorchBackend:
     """One conversion per model; a cheap fx view per requested output set."""
 
@@ -83,12 +136,15 @@ class TorchBackend:
     def has_tensor(self, name: str) -> bool:
         return name in self._producers
 
-    def _view(self, outputs: tuple[str, ...]):
-        """A GraphModule sharing our weights that returns `outputs` and computes nothing beyond them."""
+    def _view(self, outputs: tuple[str, ...], relu: str = "standard"):
+        """A GraphModule sharing our weights that returns `outputs` and computes nothing beyond them; with
+        relu "guided" or "deconv" every ONNX Relu gets that backward rule."""
         torch = import_torch()
         graph = torch.fx.Graph()
         remap: dict = {}
         graph.graph_copy(self.module.graph, remap)
+        if relu != "standard":
+            _swap_relus(graph, self.module, relu)
         values = []
         for name in outputs:
             if name not in self._producers:
@@ -102,9 +158,9 @@ class TorchBackend:
         view.recompile()
         return view.eval()
 
-    def forward(self, x, outputs: tuple[str, ...]) -> tuple:
+    def forward(self, x, outputs: tuple[str, ...], relu: str = "standard") -> tuple:
         """Run on a torch tensor and return the requested tensors (differentiable)."""
-        return self.view(outputs)(x)
+        return self.view(outputs, relu)(x)
 
     def to_tensor(self, x: np.ndarray, requires_grad: bool = False):
         torch = import_torch()

@@ -64,7 +64,7 @@ class Occlusion(Method):
                             batch[k, r : r + wh, c : c + ww, :] = opts.baseline
                         else:
                             batch[k, :, r : r + wh, c : c + ww] = opts.baseline
-                    drops = clean[i] - ctx.score(batch, int(ctx.targets[i]), on_chunk=bar.update)
+                    drops = clean[i] - ctx.for_samples([i] * len(block)).score(batch, on_chunk=bar.update)
                     for (r, c), drop in zip(block, drops, strict=True):
                         total[r : r + wh, c : c + ww] += drop
                         count[r : r + wh, c : c + ww] += 1

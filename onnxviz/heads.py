@@ -1,0 +1,76 @@
+"""Reading a classifier head off the ONNX graph: global average pooling followed by one linear layer."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from .errors import MethodError
+from .model import Model
+
+_PASS_THROUGH = ("Flatten", "Reshape", "Squeeze", "Identity", "Dropout")
+
+
+def _attr(node: onnx.NodeProto, name: str, default):
+    for a in node.attribute:
+        if a.name == name:
+            return onnx.helper.get_attribute_value(a)
+    return default
+
+
+def gap_linear_head(model: Model, layer: str, score_tensor: str) -> tuple[np.ndarray, np.ndarray]:
+    """(W, b) such that score_tensor = W @ mean_hw(layer) + b, or a MethodError naming what is there instead."""
+    graph = model.proto.graph
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    inits = {i.name: i for i in graph.initializer}
+
+    def const(name: str) -> np.ndarray | None:
+        return numpy_helper.to_array(inits[name]) if name in inits else None
+
+    def next_node(tensor: str) -> onnx.NodeProto:
+        found = consumers.get(tensor, [])
+        if len(found) != 1:
+            raise MethodError(f"cam needs a global-average-pooling + linear head after {layer!r}, but {tensor!r} "
+                              f"feeds {len(found)} nodes; use gradcam (same map for such heads) instead")
+        return found[0]
+
+    def refuse(node: onnx.NodeProto) -> MethodError:
+        return MethodError(f"cam needs a global-average-pooling + linear head after {layer!r}; found {node.op_type} "
+                           f"({node.name or node.output[0]}). Use gradcam, which needs no particular head.")
+
+    node = next_node(layer)
+    axes = _attr(node, "axes", None) if node.op_type == "ReduceMean" else None
+    if node.op_type == "ReduceMean" and axes is None and len(node.input) > 1:
+        axes = const(node.input[1])
+    spatial = {2, 3, -1, -2}
+    if not (node.op_type == "GlobalAveragePool" or (node.op_type == "ReduceMean" and axes is not None
+            and set(np.asarray(axes).tolist()) <= spatial and len(axes) == 2)):
+        raise refuse(node)
+    tensor = node.output[0]
+    node = next_node(tensor)
+    while node.op_type in _PASS_THROUGH:
+        tensor = node.output[0]
+        node = next_node(tensor)
+    if node.op_type == "Gemm" and node.input[0] == tensor and const(node.input[1]) is not None:
+        weight = const(node.input[1]) * _attr(node, "alpha", 1.0)
+        weight = weight if _attr(node, "transB", 0) else weight.T
+        bias = const(node.input[2]) * _attr(node, "beta", 1.0) if len(node.input) > 2 and node.input[2] else 0.0
+        out = node.output[0]
+    elif node.op_type == "MatMul" and node.input[0] == tensor and const(node.input[1]) is not None:
+        weight, bias, out = const(node.input[1]).T, 0.0, node.output[0]
+        follower = consumers.get(out, [])
+        if len(follower) == 1 and follower[0].op_type == "Add":
+            other = [i for i in follower[0].input if i != out]
+            if other and const(other[0]) is not None:
+                bias, out = const(other[0]), follower[0].output[0]
+    else:
+        raise refuse(node)
+    if out != score_tensor:
+        raise MethodError(f"the linear head after {layer!r} ends in {out!r}, not in the explained output "
+                          f"{score_tensor!r}; use gradcam")
+    bias = np.broadcast_to(np.asarray(bias, np.float32), (weight.shape[0],))
+    return weight.astype(np.float32), bias.astype(np.float32)
