@@ -102,10 +102,11 @@ def _validate_output(result: np.ndarray | MethodOutput, cls: type[Method], x: np
 
 
 def explain(model: Model | str | os.PathLike, x: np.ndarray | ImageSource | Sequence[ImageSource],
-            method: str | type[Method] | Method = "saliency", target=None, layer: str | None = None, *,
+            method: str | type[Method] | Method = "saliency", /, target=None, layer: str | None = None, *,
             batch_size: int = 32, seed: int = 0, progress: bool = True, prepared: Prepared | None = None,
             preprocessing: Preprocessing | None = None, **options: Any) -> Explanation:
-    """Explain `x` (a batch in the model's layout, or image paths) with one method.
+    """Explain `x` (a batch in the model's layout, or image paths) with one method (model, x and method are
+    positional, so a method may have an option called `method`).
 
     target: class index, a list (one per image), "top1" (default, resolved once on the clean input) or
     "softmax:281". layer: tensor name, node name or alias for layer methods (default: the last spatial layer).

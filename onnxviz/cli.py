@@ -136,10 +136,10 @@ def methods(name: str | None) -> None:
         return
     for row in rows:
         if row["error"]:
-            click.echo(f"{row['name']:<18}BROKEN ({row['distribution']}): {row['error']}")
+            click.echo(f"{row['name']:<22}BROKEN ({row['distribution']}): {row['error']}")
             continue
         needs = row["requires"] + ("+layer" if row["needs_layer"] else "")
-        click.echo(f"{row['name']:<18}{row['family']:<13}{needs:<17}{row['distribution']:<16}{row['summary']}")
+        click.echo(f"{row['name']:<22}{row['family']:<13}{needs:<17}{row['distribution']:<25}{row['summary']}")
 
 
 def _route_options(pairs: tuple[tuple[str, str], ...], names: list[str]) -> dict[str, dict[str, str]]:
@@ -163,8 +163,14 @@ def _route_options(pairs: tuple[tuple[str, str], ...], names: list[str]) -> dict
     return routed
 
 
-def _target(spec: str):
-    return [Target.parse(s) for s in spec.split(",")] if "," in spec else spec
+def _target(spec: str, output: str | None):
+    """--target (one spec, or one class per image separated by commas) with --output applied."""
+    from dataclasses import replace
+
+    if "," in spec and "@" not in spec:
+        targets = [Target.parse(s) for s in spec.split(",")]
+        return [replace(t, output=output) for t in targets] if output else targets
+    return replace(Target.parse(spec), output=output) if output else spec
 
 
 @cli.command(short_help="Explain images with one or more methods.")
@@ -175,8 +181,11 @@ def _target(spec: str):
 @click.option("-o", "--option", "options", nargs=2, multiple=True, metavar="KEY VALUE",
               help="Method option, e.g. -o window 32 or -o occlusion.stride 16.")
 @click.option("--target", default="top1", show_default=True,
-              help="Class index, top1, softmax:281, or one index per image: 281,282.")
-@click.option("--layer", help="Tensor or node name for layer methods (default: the last spatial layer).")
+              help="Class index, top1, softmax:281, one index per image (281,282), or a segmentation "
+                   "region: 7@predicted, 7@box:x0,y0,x1,y1, 7@mask:road.png.")
+@click.option("--layer", help="Tensor or node name, last_conv or conv:-2, for layer methods "
+                              "(default: the last spatial layer).")
+@click.option("--output", "output_name", help="Which output to explain, for models with several (default: the first).")
 @click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
               help="Inputs per backend call.")
@@ -187,8 +196,8 @@ def _target(spec: str):
 @click.option("--no-arrays", is_flag=True, help="Write pictures only, no .npz arrays.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @model_options
-def explain(model: Model, images, method_names, options, target, layer, out, batch_size, seed, preprocess, mean,
-            std, no_arrays, quiet) -> None:
+def explain(model: Model, images, method_names, options, target, layer, output_name, out, batch_size, seed,
+            preprocess, mean, std, no_arrays, quiet) -> None:
     """Explain IMAGES with one or more methods; writes overlays, a grid, arrays and index.html to --out."""
     from .viz.report import write_run
 
@@ -202,8 +211,8 @@ def explain(model: Model, images, method_names, options, target, layer, out, bat
     prepared = {n: api.prepare(model, n, layer if classes[n].needs_layer else None, routed[n]) for n in names}
     results = []
     for n in names:
-        ex = api.explain(model, x, n, target=_target(target), batch_size=batch_size, seed=seed, progress=not quiet,
-                         prepared=prepared[n], preprocessing=pre)
+        ex = api.explain(model, x, n, target=_target(target, output_name), batch_size=batch_size, seed=seed,
+                         progress=not quiet, prepared=prepared[n], preprocessing=pre)
         results.append(ex)
         where = f" at {ex.layer}" if ex.layer else ""
         click.echo(f"{n}: {ex.backend}{where}, {ex.timings['explain_s']:.2f} s", err=True)

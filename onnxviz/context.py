@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import sys
+import zlib
 from collections.abc import Callable
 
 import numpy as np
@@ -44,6 +45,11 @@ class Context:
         view.targets = self.targets[rows]
         view.masks = None if self.masks is None else self.masks[rows]
         return view
+
+    def sample_rng(self, sample: np.ndarray) -> np.random.Generator:
+        """A generator seeded by the run's seed and the sample's bytes: random draws that depend on the
+        image, not on its position in the batch (so a batch equals its samples run one by one)."""
+        return np.random.default_rng([self.seed, zlib.crc32(np.ascontiguousarray(sample).tobytes())])
 
     def _run(self, fn, arrays: tuple[np.ndarray, ...], on_chunk: Progress = None) -> list[np.ndarray]:
         return run_batched(fn, arrays, self.batch_size, self.model.input.fixed_batch, on_chunk)

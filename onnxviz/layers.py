@@ -74,14 +74,33 @@ def default_cam_layer(table: list[Layer]) -> Layer | None:
     return candidates[-1] if candidates else None
 
 
+def _by_op(table: list[Layer], name: str) -> Layer | None:
+    """`conv:-2` style aliases: the k-th layer (Python indexing) of an op type."""
+    op, _, index = name.rpartition(":")
+    try:
+        k = int(index)
+    except ValueError:
+        return None
+    matches = [layer for layer in table if layer.op_type.lower() == op.lower()]
+    if not matches:
+        raise LayerError(f"the alias {name!r} names no layer: the graph has no {op} node")
+    if not -len(matches) <= k < len(matches):
+        raise LayerError(f"the alias {name!r} is out of range: the graph has {len(matches)} {op} layers")
+    return matches[k]
+
+
 def resolve_layer(table: list[Layer], name: str, model_name: str = "MODEL") -> Layer:
-    """A tensor name, a node name, or an alias ("auto": the default CAM layer, "last_conv")."""
+    """A tensor name, a node name, or an alias: "auto" (the default CAM layer), "last_conv", or
+    OPTYPE:K such as "conv:-2" (the second-to-last Conv)."""
     by_tensor = {layer.name: layer for layer in table}
     if name in by_tensor:
         return by_tensor[name]
     for layer in table:
         if layer.node == name:
             return layer
+    found = _by_op(table, name) if ":" in name else None
+    if found is not None:
+        return found
     if name == "auto":
         found = default_cam_layer(table)
     elif name == "last_conv":

@@ -17,7 +17,7 @@ from .method import Method
 from .model import Model, load
 
 
-def check_method(method: str | type[Method], model: Model | None = None, x: np.ndarray | None = None,
+def check_method(method: str | type[Method], /, model: Model | None = None, x: np.ndarray | None = None,
                  layer: str | None = None, atol: float = 1e-5, **options: Any) -> dict[str, Any]:
     """Run `method` and fail with AssertionError unless it gives the right shape and dtype, finite values,
     the same result twice with one seed, and a batch equal to its samples run one by one.

@@ -47,7 +47,7 @@ def _fails(args: list[str], expected: str, out: Path) -> None:
         (["info", "{truncated}"], "is not a readable ONNX model"),
         (["explain", "{model}", "{fake_image}"], "is not an image OpenCV can read"),
         (["explain", "{model}", "missing.png"], "image not found: missing.png"),
-        (["explain", "{model}", "{image}", "-m", "gradcma"], "unknown method 'gradcma'. Did you mean: gradcam?"),
+        (["explain", "{model}", "{image}", "-m", "gradcma"], "unknown method 'gradcma'. Did you mean: gradcam"),
         (["explain", "{model}", "{image}", "--layer", "/features/features.7/Rel"], "Run `onnxviz layers"),
         (["explain", "{model}", "{image}", "--target", "10"], "the model has 10 classes (0..9)"),
         (["explain", "{model}", "{image}", "--target", "cat"], "neither a class index nor top1"),

@@ -7,8 +7,17 @@ import numpy as np
 from ..method import Method, MethodOutput
 
 
+def to_nchw(tensor: np.ndarray, layout: str) -> np.ndarray:
+    return tensor.transpose(0, 3, 1, 2) if layout == "NHWC" else tensor
+
+
+def from_nchw(tensor: np.ndarray, layout: str) -> np.ndarray:
+    return tensor.transpose(0, 2, 3, 1) if layout == "NHWC" else tensor
+
+
 class CamMethod(Method):
-    """ReLU(sum_c w_c * A_c) at a layer; subclasses implement `channel_weights(acts, grads) -> (N, C)`."""
+    """ReLU(sum_c w_c * A_c) at a layer. Gradient variants implement `channel_weights(acts, grads) -> (N, C)`;
+    forward-only variants set requires = "forward" and override `combine`."""
 
     family = "cam"
     requires = "gradients"
@@ -18,12 +27,18 @@ class CamMethod(Method):
     def channel_weights(self, acts: np.ndarray, grads: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} must implement channel_weights(acts, grads)")
 
+    def combine(self, ctx, x: np.ndarray, acts: np.ndarray, grads: np.ndarray | None) -> np.ndarray:
+        """(N, H, W) map from NCHW activations (and gradients); the ReLU comes after."""
+        return np.einsum("nc,nchw->nhw", self.channel_weights(acts, grads), acts)
+
     def explain(self, ctx, x: np.ndarray, opts) -> MethodOutput:
-        acts, grads = ctx.grad(x, wrt=ctx.layer.name, with_activations=True)
+        if self.requires == "gradients":
+            acts, grads = ctx.grad(x, wrt=ctx.layer.name, with_activations=True)
+        else:
+            acts, grads = ctx.activations(x), None
         if acts.ndim != 4:
             raise ValueError(f"layer {ctx.layer.name} has shape {acts.shape}; CAM methods need a 4-D layer")
-        if ctx.layer.layout == "NHWC":
-            acts, grads = acts.transpose(0, 3, 1, 2), grads.transpose(0, 3, 1, 2)
-        weights = self.channel_weights(acts, grads)
-        cam = np.maximum(np.einsum("nc,nchw->nhw", weights, acts), 0).astype(np.float32)
+        acts = to_nchw(acts, ctx.layer.layout)
+        grads = None if grads is None else to_nchw(grads, ctx.layer.layout)
+        cam = np.maximum(self.combine(ctx, x, acts, grads), 0).astype(np.float32)
         return MethodOutput(cam, raw=cam)

@@ -1,0 +1,40 @@
+"""Reference inputs ("baselines") for path and perturbation methods, in the model's input space."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from .errors import OptionError
+
+NAMED = ("mean", "blur", "uniform")
+
+
+def make_baseline(spec: float | str | np.ndarray, x: np.ndarray, layout: str,
+                  rng_for: Callable[[np.ndarray], np.random.Generator], blur_sigma: float = 10.0) -> np.ndarray:
+    """A baseline shaped like `x`: a constant, "mean" (each image's per-channel mean), "blur" (each image
+    Gaussian-blurred with `blur_sigma` pixels), "uniform" (noise between each image's min and max, drawn
+    from `rng_for(image)`), or an array broadcastable to x."""
+    if isinstance(spec, np.ndarray):
+        try:
+            return np.broadcast_to(spec.astype(x.dtype), x.shape).copy()
+        except ValueError:
+            raise OptionError(f"a baseline array of shape {spec.shape} does not broadcast to {x.shape}") from None
+    if isinstance(spec, (int, float)):
+        return np.full_like(x, float(spec))
+    spatial = (1, 2) if layout == "NHWC" else (2, 3)
+    if spec == "mean":
+        return np.broadcast_to(x.mean(axis=spatial, keepdims=True), x.shape).astype(x.dtype)
+    if spec == "uniform":
+        low = x.min(axis=tuple(range(1, x.ndim)), keepdims=True)
+        high = x.max(axis=tuple(range(1, x.ndim)), keepdims=True)
+        noise = np.stack([rng_for(img).random(img.shape) for img in x])
+        return (low + (high - low) * noise).astype(x.dtype)
+    if spec == "blur":
+        hwc = x if layout == "NHWC" else x.transpose(0, 2, 3, 1)
+        blurred = np.stack([cv2.GaussianBlur(np.ascontiguousarray(img), (0, 0), blur_sigma).reshape(img.shape)
+                            for img in hwc])
+        return blurred if layout == "NHWC" else blurred.transpose(0, 3, 1, 2).copy()
+    raise OptionError(f"baseline {spec!r} is not a number, an array, or one of {', '.join(NAMED)}")
