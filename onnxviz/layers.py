@@ -85,7 +85,8 @@ def _by_op(table: list[Layer], name: str) -> Layer | None:
     if not matches:
         raise LayerError(f"the alias {name!r} names no layer: the graph has no {op} node")
     if not -len(matches) <= k < len(matches):
-        raise LayerError(f"the alias {name!r} is out of range: the graph has {len(matches)} {op} layers")
+        op_type = matches[0].op_type
+        raise LayerError(f"the alias {name!r} is out of range: the graph has {len(matches)} {op_type} layers")
     return matches[k]
 
 

@@ -30,14 +30,16 @@ class IntegratedGradientsOptions:
 
 
 def path_rule(method: str, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(alphas, weights) of the quadrature rule, exactly as Captum defines them."""
+    """(alphas, weights) of the quadrature rule on [0, 1]; the weights sum to 1, so a linear model's
+    attributions are exact. (Captum's trapezoid weights sum to 1 - 1/n; its other rules are these.)"""
     if method == "gausslegendre":
         nodes, weights = np.polynomial.legendre.leggauss(n)
         return (nodes + 1) / 2, weights / 2
-    weights = np.full(n, 1.0 / n)
     if method == "riemann_trapezoid":
+        weights = np.full(n, 1.0 / (n - 1))
         weights[[0, -1]] /= 2
         return np.linspace(0, 1, n), weights
+    weights = np.full(n, 1.0 / n)
     start = {"riemann_left": 0.0, "riemann_right": 1.0 / n, "riemann_middle": 0.5 / n}[method]
     return start + np.arange(n) / n, weights
 
