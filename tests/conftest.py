@@ -66,6 +66,11 @@ def _build(name: str, workdir: Path) -> Reference:
     if name == "digits":
         net, path, _ = build(workdir / "digits.onnx")
         return Reference(name, net, path, net.features[-1])
+    if name == "tiny_seg":
+        from models.segmentation import build as build_seg
+
+        net, path, _ = build_seg(workdir / "tiny_seg.onnx")
+        return Reference(name, net, path, net.features[-1])
     if name == "nhwc_softmax":
         base = torchvision_net("mobilenet_v2", seed=3)
         wrapped = NhwcSoftmax(base)

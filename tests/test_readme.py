@@ -23,9 +23,15 @@ def _blocks(lang: str) -> list[str]:
 
 
 @pytest.fixture
-def workspace(tmp_path, monkeypatch, photos):
+def workspace(tmp_path, monkeypatch, photos, build_reference):
+    from models.segmentation import scenes
+
     shutil.copy(demo_model_path(), tmp_path / "model.onnx")
     cv2.imwrite(str(tmp_path / "cat.png"), (photos[0][..., ::-1] * 255).astype("uint8"))
+    shutil.copy(build_reference("tiny_seg").path, tmp_path / "seg.onnx")
+    images, labels = scenes(1, seed=3)
+    cv2.imwrite(str(tmp_path / "street.png"), (images[0, 0] * 255).astype("uint8"))
+    cv2.imwrite(str(tmp_path / "road_mask.png"), (labels[0] == 1).astype("uint8") * 255)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -40,7 +46,7 @@ def test_cli_examples_run(workspace):
     commands = [line for block in _blocks("bash") for line in block.splitlines() if line.startswith("onnxviz ")]
     assert len(commands) >= 5
     for line in commands:
-        result = CliRunner().invoke(cli, shlex.split(line)[1:])
+        result = CliRunner().invoke(cli, shlex.split(line, comments=True)[1:])
         assert result.exit_code == 0, f"{line}\n{result.output}"
     assert (workspace / "out" / "index.html").is_file()
 

@@ -133,3 +133,21 @@ def test_layer_aliases(gap):
     assert model.layer("conv:-1").name == "conv" and model.layer("Relu:0").name == "act"
     with pytest.raises(onnxviz.LayerError, match="has 1 Conv layers"):
         model.layer("conv:-2")
+
+
+def test_integrated_gradients_memory_does_not_grow_with_n_steps(digits_model, digits_batch):
+    import tracemalloc
+
+    def peak(n_steps: int) -> int:
+        tracemalloc.start()
+        # riemann: Gauss-Legendre's own nodes cost O(n_steps^2) to compute (an n x n eigenproblem, 0.7 MB at
+        # n_steps=300), which is not the path's memory
+        onnxviz.explain(digits_model, digits_batch, "integrated_gradients", n_steps=n_steps, batch_size=16,
+                        method="riemann_middle", progress=False)
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return top
+
+    peak(8)  # warm caches (sessions, conversion) outside the measurement
+    small, large = peak(25), peak(400)
+    assert large - small < 256 * 1024, (small, large)  # 16x the steps, same numpy peak (+256 KiB)

@@ -56,12 +56,12 @@ class IntegratedGradients(Method):
     def explain(self, ctx, x: np.ndarray, opts: IntegratedGradientsOptions) -> MethodOutput:
         baseline = make_baseline(opts.baselines, x, ctx.model.input.layout, ctx.sample_rng, opts.blur_sigma)
         alphas, weights = path_rule(opts.method, opts.n_steps)
-        pairs = [(i, k) for i in range(len(x)) for k in range(opts.n_steps)]
+        n_points = len(x) * opts.n_steps
         total = np.zeros(x.shape, np.float64)
         delta = x - baseline
-        with ctx.progress(len(pairs), "integrated gradients") as bar:
-            for start in range(0, len(pairs), ctx.batch_size):  # bounded memory whatever n_steps is
-                rows, steps = np.array(pairs[start : start + ctx.batch_size]).T
+        with ctx.progress(n_points, "integrated gradients") as bar:
+            for start in range(0, n_points, ctx.batch_size):  # bounded memory whatever n_steps is
+                rows, steps = np.divmod(np.arange(start, min(start + ctx.batch_size, n_points)), opts.n_steps)
                 points = baseline[rows] + alphas[steps].reshape(-1, *[1] * (x.ndim - 1)) * delta[rows]
                 grads = ctx.for_samples(rows).grad(points.astype(x.dtype))
                 np.add.at(total, rows, weights[steps].reshape(-1, *[1] * (x.ndim - 1)) * grads)
