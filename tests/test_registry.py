@@ -33,8 +33,18 @@ def test_builtins_are_entry_points():
         assert entries[name].dist == "onnxviz" and entries[name].error is None
 
 
-@pytest.mark.parametrize("name", ["saliency", "gradcam", "occlusion"])
-def test_builtin_methods_keep_the_contract(name):
+REGISTERED = sorted(e.name for e in registry.all_entries() if e.error is None)
+
+
+def test_the_whole_suite_is_registered():
+    suite = {"saliency", "input_x_gradient", "integrated_gradients", "smoothgrad", "guided_backprop", "deconvnet",
+             "guided_gradcam", "gradcam", "gradcam_plus_plus", "xgradcam", "layercam", "hirescam", "eigencam",
+             "scorecam", "ablationcam", "cam", "occlusion"}
+    assert suite <= set(REGISTERED)
+
+
+@pytest.mark.parametrize("name", REGISTERED)
+def test_every_registered_method_keeps_the_contract(name):
     check_method(name)
 
 

@@ -10,7 +10,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..baselines import make_baseline
+from ..baselines import NAMED, make_baseline
 from ..method import Method, MethodOutput
 from ..options import option
 
@@ -27,6 +27,8 @@ class IntegratedGradientsOptions:
     def __post_init__(self):
         if self.n_steps < 2:
             raise ValueError("n_steps must be at least 2")
+        if isinstance(self.baselines, str) and self.baselines not in NAMED:
+            raise ValueError(f"baselines {self.baselines!r} is not a number, an array, or one of {', '.join(NAMED)}")
 
 
 def path_rule(method: str, n: int) -> tuple[np.ndarray, np.ndarray]:
