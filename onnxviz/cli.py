@@ -215,7 +215,9 @@ def explain(model: Model, images, method_names, options, target, layer, output_n
                          progress=not quiet, prepared=prepared[n], preprocessing=pre)
         results.append(ex)
         where = f" at {ex.layer}" if ex.layer else ""
-        click.echo(f"{n}: {ex.backend}{where}, {ex.timings['explain_s']:.2f} s", err=True)
+        errors = ex.extras.get("relative_completeness_error")
+        complete = f", completeness error up to {max(errors):.2%}" if errors else ""
+        click.echo(f"{n}: {ex.backend}{where}, {ex.timings['explain_s']:.2f} s{complete}", err=True)
     written = write_run(out, results, list(images), model.name, arrays=not no_arrays)
     for i, image in enumerate(images):
         ex = results[0]
