@@ -135,6 +135,7 @@ def explain(model: Model | str | os.PathLike, x: np.ndarray | ImageSource | Sequ
     masks = region_masks(spec.region, clean, indices)
     ctx.targets, ctx.masks = indices, masks
     scores = pick(clean, indices, softmax, masks).astype(np.float32)  # the clean forward already has them
+    ctx.clean_scores = scores
     prep_time = time.perf_counter() - start
     out = _validate_output(prep.method.explain(ctx, x, prep.opts), cls, x)
     attributions = out.attributions

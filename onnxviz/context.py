@@ -36,6 +36,7 @@ class Context:
         self.show_progress = progress
         self.score_tensor, self.softmax = model.score_tensor(target)
         self.backends_used: set[str] = set()
+        self.clean_scores: np.ndarray | None = None  # target scores of the batch being explained, set by explain
 
     def for_samples(self, rows: np.ndarray | list[int]) -> Context:
         """A view whose row k scores the target of sample rows[k]: for batches of perturbed, noisy or
@@ -44,6 +45,7 @@ class Context:
         view = copy.copy(self)
         view.targets = self.targets[rows]
         view.masks = None if self.masks is None else self.masks[rows]
+        view.clean_scores = None  # the view's rows are other inputs
         return view
 
     def sample_rng(self, sample: np.ndarray) -> np.random.Generator:
@@ -78,6 +80,10 @@ class Context:
         run = self.model.ort.run
         outs = self._run(lambda x, r: [self._pick(run(x, (self.score_tensor,))[0], r)], (xb, rows), on_chunk)
         return outs[0].astype(np.float32)
+
+    def explained_scores(self, xb: np.ndarray) -> np.ndarray:
+        """Target scores of `xb`, the batch this context explains: the engine's clean forward, not a new one."""
+        return self.clean_scores if self.clean_scores is not None else self.score(xb)
 
     def activations(self, xb: np.ndarray, layer: str | None = None) -> np.ndarray:
         """The layer's tensor (default: ctx.layer) for a batch."""

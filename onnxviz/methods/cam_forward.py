@@ -97,7 +97,7 @@ class AblationCam(CamMethod):
     def combine(self, ctx, x, acts, grads) -> np.ndarray:
         layout = ctx.layer.layout
         n, channels = acts.shape[:2]
-        original = ctx.score(x)
+        original = ctx.explained_scores(x)
         weights = np.empty((n, channels), np.float32)
         with ctx.progress(n * channels, "ablationcam") as bar:
             for i in range(n):

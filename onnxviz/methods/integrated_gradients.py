@@ -69,7 +69,7 @@ class IntegratedGradients(Method):
                 np.add.at(total, rows, weights[steps].reshape(-1, *[1] * (x.ndim - 1)) * grads)
                 bar.update(len(rows))
         attributions = (delta * total).astype(np.float32)
-        gap = ctx.score(x) - ctx.score(baseline)
+        gap = ctx.explained_scores(x) - ctx.score(baseline)
         error = attributions.reshape(len(x), -1).sum(axis=1) - gap
         return MethodOutput(attributions, extras={
             "completeness_error": error.tolist(),

@@ -50,7 +50,7 @@ class Occlusion(Method):
         wh, ww = opts.window * 2 if len(opts.window) == 1 else opts.window
         sh, sw = opts.stride * 2 if len(opts.stride) == 1 else opts.stride
         windows = [(r, c) for r in _starts(height, wh, sh) for c in _starts(width, ww, sw)]
-        clean = ctx.score(x)
+        clean = ctx.explained_scores(x)
         out = np.zeros_like(x, dtype=np.float32)
         with ctx.progress(len(x) * len(windows), "occlusion") as bar:
             for i in range(len(x)):
