@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -12,7 +13,8 @@ import numpy as np
 
 from . import registry
 from .context import Context
-from .errors import ImageError, MethodError, OnnxvizError
+from .errors import ConversionError, DependencyError, ImageError, MethodError, OnnxvizError, OptionError
+from .estimate import Estimator
 from .explanation import Explanation
 from .io import read_image, resize
 from .method import Method, MethodOutput
@@ -68,11 +70,40 @@ class Prepared:
     method: Method
     opts: Any
     layer: Any
+    estimator: Estimator | None = None  # gradients estimated through onnxruntime instead of torch
+
+
+def _gradient_source(model: Model, cls: type[Method], gradient: str | Estimator) -> Estimator | None:
+    """None for exact (torch) gradients, or the estimator: asked for, or the fallback when torch cannot run
+    the graph (a warning says so)."""
+    if gradient not in ("auto", "exact", "estimate") and not isinstance(gradient, Estimator):
+        raise OptionError(f"gradient must be auto, exact or estimate, not {gradient!r}")
+    if cls.requires != "gradients":
+        return None
+    estimator = gradient if isinstance(gradient, Estimator) else Estimator()
+    wants_estimate = isinstance(gradient, Estimator) or gradient == "estimate"
+    if wants_estimate and not cls.estimable:
+        raise MethodError(f"{cls.name} needs layer gradients or modified ReLUs: it cannot use estimated gradients "
+                          "(use --gradient exact, or a forward-only method such as scorecam or occlusion)")
+    if wants_estimate:
+        return estimator
+    try:
+        model.gradient_backend()
+        return None
+    except (ConversionError, DependencyError) as exc:
+        if gradient == "exact" or not cls.estimable:
+            raise
+        warnings.warn(f"onnxviz: {exc} Falling back to an {estimator.describe()}.", stacklevel=3)
+        return estimator
 
 
 def prepare(model: Model, method: str | type[Method] | Method, layer: str | None = None,
-            options: dict[str, Any] | None = None) -> Prepared:
-    """Resolve the method, its options and its layer, and make sure its backend can run."""
+            options: dict[str, Any] | None = None, gradient: str | Estimator = "auto") -> Prepared:
+    """Resolve the method, its options and its layer, and make sure its backend can run.
+
+    gradient: "auto" (torch when it converts with parity, else an estimate for input-gradient methods),
+    "exact" (torch or an error), "estimate" (NES through onnxruntime), or an Estimator.
+    """
     if isinstance(method, str):
         cls = registry.get(method)
     else:
@@ -82,9 +113,7 @@ def prepare(model: Model, method: str | type[Method] | Method, layer: str | None
     resolved = model.layer(layer) if cls.needs_layer else None
     if layer is not None and not cls.needs_layer:
         raise MethodError(f"{cls.name} does not take a layer (it explains the input directly); drop --layer")
-    if cls.requires == "gradients":
-        model.gradient_backend()
-    return Prepared(model, instance, opts, resolved)
+    return Prepared(model, instance, opts, resolved, _gradient_source(model, cls, gradient))
 
 
 def _validate_output(result: np.ndarray | MethodOutput, cls: type[Method], x: np.ndarray) -> MethodOutput:
@@ -104,13 +133,15 @@ def _validate_output(result: np.ndarray | MethodOutput, cls: type[Method], x: np
 def explain(model: Model | str | os.PathLike, x: np.ndarray | ImageSource | Sequence[ImageSource],
             method: str | type[Method] | Method = "saliency", /, target=None, layer: str | None = None, *,
             batch_size: int = 32, seed: int = 0, progress: bool = True, prepared: Prepared | None = None,
-            preprocessing: Preprocessing | None = None, **options: Any) -> Explanation:
+            preprocessing: Preprocessing | None = None, gradient: str | Estimator = "auto",
+            **options: Any) -> Explanation:
     """Explain `x` (a batch in the model's layout, or image paths) with one method (model, x and method are
     positional, so a method may have an option called `method`).
 
     target: class index, a list (one per image), "top1" (default, resolved once on the clean input) or
     "softmax:281". layer: tensor name, node name or alias for layer methods (default: the last spatial layer).
     preprocessing: how image paths are read, and how inputs are shown (default: the model's).
+    gradient: "auto", "exact", "estimate" or an Estimator (see `prepare`).
     """
     start = time.perf_counter()
     model = model if isinstance(model, Model) else load(model)
@@ -121,11 +152,12 @@ def explain(model: Model | str | os.PathLike, x: np.ndarray | ImageSource | Sequ
         x = x[None]
     if batch_size < 1:
         raise OnnxvizError(f"batch_size must be at least 1, not {batch_size}")
-    prep = prepared or prepare(model, method, layer, options)
+    prep = prepared or prepare(model, method, layer, options, gradient)
     cls = type(prep.method)
     spec, indices = parse_targets(target, len(x))
     tensor, softmax = model.score_tensor(spec)
     ctx = Context(model, spec, np.zeros(len(x), np.int64), prep.layer, batch_size, seed, progress)
+    ctx.estimator = prep.estimator
     clean = ctx.outputs(x, (tensor,))[0]
     if clean.ndim < 2:
         raise OnnxvizError(f"output {tensor!r} has shape {clean.shape}: no class axis to explain")
@@ -145,6 +177,10 @@ def explain(model: Model | str | os.PathLike, x: np.ndarray | ImageSource | Sequ
         attributions = np.stack([resize(m, *model.input_size) for m in attributions])
     if model.parity is not None and "torch" in ctx.backends_used:
         out.extras.setdefault("parity_max_abs_diff", model.parity.max_abs_diff)
+    if prep.estimator is not None:
+        out.extras.setdefault("gradient", prep.estimator.describe())
+        if "onnxruntime (estimated gradient)" in ctx.backends_used:
+            ctx.backends_used.discard("onnxruntime")
     return Explanation(
         attributions=attributions, method=cls.name, kind=cls.output, inputs=x, targets=indices,
         scores=scores, predictions=predictions, target=str(spec), options=as_dict(prep.opts),

@@ -13,10 +13,13 @@ NAMED = ("mean", "blur", "uniform")
 
 
 def make_baseline(spec: float | str | np.ndarray, x: np.ndarray, layout: str,
-                  rng_for: Callable[[np.ndarray], np.random.Generator], blur_sigma: float = 10.0) -> np.ndarray:
+                  rng_for: Callable[[np.ndarray], np.random.Generator], blur_sigma: float = 10.0,
+                  load: Callable[[str], np.ndarray] | None = None) -> np.ndarray:
     """A baseline shaped like `x`: a constant, "mean" (each image's per-channel mean), "blur" (each image
     Gaussian-blurred with `blur_sigma` pixels), "uniform" (noise between each image's min and max, drawn
-    from `rng_for(image)`), or an array broadcastable to x."""
+    from `rng_for(image)`), an array broadcastable to x, or the path of an image (read by `load`)."""
+    if isinstance(spec, str) and spec not in NAMED and load is not None:
+        spec = load(spec)
     if isinstance(spec, np.ndarray):
         try:
             return np.broadcast_to(spec.astype(x.dtype), x.shape).copy()

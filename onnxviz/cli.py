@@ -9,6 +9,7 @@ import click
 
 from . import api, registry
 from .errors import OnnxvizError, OptionError
+from .estimate import Estimator
 from .model import DEFAULT_PARITY_TOLERANCE, Model, load
 from .preprocess import PRESETS, Preprocessing
 from .targets import Target
@@ -193,11 +194,19 @@ def _target(spec: str, output: str | None):
 @click.option("--preprocess", type=click.Choice(list(PRESETS)), help="Preset (default: model metadata, else imagenet).")
 @click.option("--mean", help="Per-channel mean, comma-separated (overrides the preset).")
 @click.option("--std", help="Per-channel std, comma-separated (overrides the preset).")
+@click.option("--gradient", type=click.Choice(["auto", "exact", "estimate"]), default="auto", show_default=True,
+              help="Gradients from torch (exact), black-box estimates through onnxruntime (estimate), or torch "
+                   "with an estimate when the graph cannot be converted (auto).")
+@click.option("--backend", type=click.Choice(["ort", "torch"]),
+              help="Force the gradient source: ort = --gradient estimate, torch = --gradient exact.")
+@click.option("--estimator", type=click.Choice(["nes", "spsa"]), default="nes", show_default=True,
+              help="Gradient estimator.")
+@click.option("--queries", type=int, default=200, show_default=True, help="Forward passes per estimated gradient.")
 @click.option("--no-arrays", is_flag=True, help="Write pictures only, no .npz arrays.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @model_options
 def explain(model: Model, images, method_names, options, target, layer, output_name, out, batch_size, seed,
-            preprocess, mean, std, no_arrays, quiet) -> None:
+            preprocess, mean, std, gradient, backend, estimator, queries, no_arrays, quiet) -> None:
     """Explain IMAGES with one or more methods; writes overlays, a grid, arrays and index.html to --out."""
     from .viz.report import write_run
 
@@ -208,7 +217,10 @@ def explain(model: Model, images, method_names, options, target, layer, output_n
         raise OptionError(f"--layer is only used by layer methods, and none of {', '.join(names)} takes one")
     pre = _preprocessing(model, preprocess, mean, std)
     x = api.load_image(list(images), model, pre)
-    prepared = {n: api.prepare(model, n, layer if classes[n].needs_layer else None, routed[n]) for n in names}
+    gradient = {"ort": "estimate", "torch": "exact"}.get(backend, gradient)
+    source = Estimator(estimator, queries) if gradient == "estimate" else gradient
+    prepared = {n: api.prepare(model, n, layer if classes[n].needs_layer else None, routed[n], source)
+                for n in names}
     results = []
     for n in names:
         ex = api.explain(model, x, n, target=_target(target, output_name), batch_size=batch_size, seed=seed,
@@ -217,7 +229,8 @@ def explain(model: Model, images, method_names, options, target, layer, output_n
         where = f" at {ex.layer}" if ex.layer else ""
         errors = ex.extras.get("relative_completeness_error")
         complete = f", completeness error up to {max(errors):.2%}" if errors else ""
-        click.echo(f"{n}: {ex.backend}{where}, {ex.timings['explain_s']:.2f} s{complete}", err=True)
+        estimated = f", {ex.extras['gradient']}" if "gradient" in ex.extras else ""
+        click.echo(f"{n}: {ex.backend}{where}, {ex.timings['explain_s']:.2f} s{complete}{estimated}", err=True)
     written = write_run(out, results, list(images), model.name, arrays=not no_arrays)
     for i, image in enumerate(images):
         ex = results[0]
@@ -237,6 +250,36 @@ def _preprocessing(model: Model, preset: str | None, mean: str | None, std: str 
         return pre.with_(mean=numbers(mean), std=numbers(std))
     except ValueError:
         raise OptionError("--mean and --std take comma-separated numbers, e.g. 0.485,0.456,0.406") from None
+
+
+@cli.command(short_help="Confidence and top-1 against noise and blur levels (CSV + PNG).")
+@click.argument("model")
+@click.argument("images", nargs=-1, required=True)
+@click.option("--labels-from-folders", is_flag=True,
+              help="Each image's class index is the name of its folder (for top-1 accuracy).")
+@click.option("--target", type=int, help="Class whose confidence is tracked (default: each image's clean top-1).")
+@click.option("--levels", default=11, show_default=True, type=click.IntRange(min=2), help="Levels per noise.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False), help="Output folder.")
+@model_options
+def robustness(model: Model, images, labels_from_folders, target, levels, seed, out) -> None:
+    """Mean confidence in the target and top-1 accuracy as Gaussian, salt-and-pepper and uniform noise and
+    blur grow. IMAGES are files or folders."""
+    from .robustness import find_images, noise_robustness
+
+    paths = find_images(list(images))
+    labels = None
+    if labels_from_folders:
+        try:
+            labels = [int(p.parent.name) for p in paths]
+        except ValueError:
+            raise OptionError("--labels-from-folders needs folders named by class index (0, 1, ...)") from None
+    result = noise_robustness(model, paths, labels, levels, target, seed)
+    written = result.save(out)
+    for noise in dict.fromkeys(r[0] for r in result.rows):
+        last = [r for r in result.rows if r[0] == noise][-1]
+        click.echo(f"{noise:<12} at level {last[1]:.3g}: confidence {last[2]:.3f}, top-1 {last[3]:.3f}")
+    click.echo(f"wrote {', '.join(str(p) for p in written)} ({len(paths)} images, {result.accuracy_kind})")
 
 
 @cli.command(short_help="Offline demo: bundled model and images -> out/index.html.")

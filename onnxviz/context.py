@@ -11,6 +11,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .backends.batching import run_batched
+from .errors import MethodError
+from .estimate import Estimator, estimate_gradient
 from .layers import Layer
 from .model import Model
 from .targets import Target, pick
@@ -37,6 +39,7 @@ class Context:
         self.score_tensor, self.softmax = model.score_tensor(target)
         self.backends_used: set[str] = set()
         self.clean_scores: np.ndarray | None = None  # target scores of the batch being explained, set by explain
+        self.estimator: Estimator | None = None  # set when gradients are estimated through onnxruntime
 
     def for_samples(self, rows: np.ndarray | list[int]) -> Context:
         """A view whose row k scores the target of sample rows[k]: for batches of perturbed, noisy or
@@ -81,6 +84,12 @@ class Context:
         outs = self._run(lambda x, r: [self._pick(run(x, (self.score_tensor,))[0], r)], (xb, rows), on_chunk)
         return outs[0].astype(np.float32)
 
+    def image(self, path: str) -> np.ndarray:
+        """An image file as a (1, ...) batch in the model's input space (its preprocessing and size)."""
+        from .api import load_image
+
+        return load_image(path, self.model)
+
     def explained_scores(self, xb: np.ndarray) -> np.ndarray:
         """Target scores of `xb`, the batch this context explains: the engine's clean forward, not a new one."""
         return self.clean_scores if self.clean_scores is not None else self.score(xb)
@@ -108,6 +117,8 @@ class Context:
         "deconv" (only positive gradients, whatever the input). With `with_activations`, returns
         (activations, gradients) of `wrt`.
         """
+        if self.estimator is not None:
+            return self._estimated_grad(xb, wrt, with_activations, relu, on_chunk)
         import torch
 
         rows = self._rows(xb)
@@ -126,6 +137,22 @@ class Context:
         with torch.enable_grad():
             acts, grads = self._run(chunk, (xb, rows), on_chunk)
         return (acts, grads) if with_activations else grads
+
+    def _estimated_grad(self, xb, wrt, with_activations, relu, on_chunk):
+        if wrt != "input" or relu != "standard" or with_activations:
+            raise MethodError("estimated gradients cover the input gradient only; this method needs layer "
+                              "gradients or modified ReLUs, which need the torch backend")
+        self._rows(xb)
+        self.backends_used.add("onnxruntime (estimated gradient)")
+        grads = np.empty(xb.shape, np.float32)
+        for i, sample in enumerate(xb):
+            def score(batch: np.ndarray, i: int = i) -> np.ndarray:
+                return self.for_samples([i] * len(batch)).score(batch)
+
+            grads[i] = estimate_gradient(sample, score, self.estimator, self.sample_rng(sample))
+            if on_chunk:
+                on_chunk(1)
+        return grads
 
     # -- graph facts ------------------------------------------------------------------------------------
     def linear_head(self, layer: str | None = None) -> tuple[np.ndarray, np.ndarray]:

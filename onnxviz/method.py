@@ -32,6 +32,7 @@ class Method:
     family: ClassVar[str] = "attribution"
     requires: ClassVar[str] = "forward"  # "forward" (onnxruntime) or "gradients" (torch backend)
     needs_layer: ClassVar[bool] = False
+    estimable: ClassVar[bool] = False  # only needs input gradients: black-box estimates can stand in for torch
     output: ClassVar[str] = "pixels"  # "pixels": same shape as x; "map": (N, h, w), resized to the input size
     paper: ClassVar[str] = ""
     summary: ClassVar[str] = ""

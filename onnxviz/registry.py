@@ -12,7 +12,7 @@ from .method import FAMILIES, Method
 
 GROUP = "onnxviz.methods"
 # keywords of onnxviz.explain: an option with one of these names could never be set
-RESERVED_OPTIONS = {"target", "layer", "batch_size", "seed", "progress", "prepared", "preprocessing"}
+RESERVED_OPTIONS = {"target", "layer", "batch_size", "seed", "progress", "prepared", "preprocessing", "gradient"}
 
 
 @dataclass

@@ -110,3 +110,24 @@ def test_softmax_target_matches_captum_on_probabilities(build_reference, photos)
                                                               target=torch.from_numpy(ex.targets)).numpy()
     for i in range(len(x)):
         assert pearson(ex.attributions[i], expected[i]) >= 0.99
+
+
+@pytest.mark.parametrize("baseline", ["mean", "blur", "image"])
+def test_occlusion_baselines_match_captum(build_reference, photos, baseline, tmp_path):
+    import cv2
+
+    from onnxviz.baselines import make_baseline
+
+    ref = build_reference("resnet18_legacy")
+    model = onnxviz.load(ref.path)
+    x = onnxviz.load_image(photos[:2], model)
+    spec = baseline
+    if baseline == "image":
+        spec = str(tmp_path / "grey.png")
+        cv2.imwrite(spec, np.full((50, 60, 3), 128, np.uint8))
+    ex = onnxviz.explain(model, x, "occlusion", window=(56, 48), stride=(40, 32), baseline=spec, progress=False)
+    fill = make_baseline(spec, x, "NCHW", None, 10.0, lambda p: onnxviz.load_image(p, model))
+    expected = captum_attr.Occlusion(ref.net).attribute(
+        torch.from_numpy(x), sliding_window_shapes=(3, 56, 48), strides=(3, 40, 32),
+        baselines=torch.from_numpy(fill), target=torch.from_numpy(ex.targets)).numpy()
+    np.testing.assert_allclose(ex.attributions, expected, atol=1e-3 * max(1.0, float(np.abs(expected).max())))

@@ -16,6 +16,7 @@ class InputXGradient(Method):
     name = "input_x_gradient"
     family = "attribution"
     requires = "gradients"
+    estimable = True
     paper = "https://arxiv.org/abs/1605.01713"
 
     def explain(self, ctx, x: np.ndarray, opts) -> np.ndarray:

@@ -52,6 +52,7 @@ class IntegratedGradients(Method):
     name = "integrated_gradients"
     family = "attribution"
     requires = "gradients"
+    estimable = True
     paper = "https://arxiv.org/abs/1703.01365"
     Options = IntegratedGradientsOptions
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..baselines import make_baseline
 from ..method import Method
 from ..options import option
 
@@ -20,7 +21,9 @@ BLOCK = 256  # windows materialized at once; the Context chunks them further for
 class OcclusionOptions:
     window: tuple[int, ...] = option((16,), "window size in pixels: one value, or height,width")
     stride: tuple[int, ...] = option((8,), "step between windows: one value, or height,width")
-    baseline: float = option(0.0, "value written into the window, in the model's input space (0 = the mean)")
+    baseline: float | str | np.ndarray = option(
+        0.0, "what fills the window: a value in the model's input space, mean, blur, an image path, or an array")
+    blur_sigma: float = option(10.0, "Gaussian sigma in pixels for baseline=blur")
 
     def __post_init__(self):
         for name in ("window", "stride"):
@@ -51,6 +54,7 @@ class Occlusion(Method):
         sh, sw = opts.stride * 2 if len(opts.stride) == 1 else opts.stride
         windows = [(r, c) for r in _starts(height, wh, sh) for c in _starts(width, ww, sw)]
         clean = ctx.explained_scores(x)
+        fill = make_baseline(opts.baseline, x, ctx.model.input.layout, ctx.sample_rng, opts.blur_sigma, ctx.image)
         out = np.zeros_like(x, dtype=np.float32)
         with ctx.progress(len(x) * len(windows), "occlusion") as bar:
             for i in range(len(x)):
@@ -60,10 +64,9 @@ class Occlusion(Method):
                     block = windows[b : b + BLOCK]
                     batch = np.repeat(x[i : i + 1], len(block), axis=0)
                     for k, (r, c) in enumerate(block):
-                        if nhwc:
-                            batch[k, r : r + wh, c : c + ww, :] = opts.baseline
-                        else:
-                            batch[k, :, r : r + wh, c : c + ww] = opts.baseline
+                        window = (slice(r, r + wh), slice(c, c + ww), slice(None)) if nhwc else \
+                            (slice(None), slice(r, r + wh), slice(c, c + ww))
+                        batch[(k, *window)] = fill[(i, *window)]
                     drops = clean[i] - ctx.for_samples([i] * len(block)).score(batch, on_chunk=bar.update)
                     for (r, c), drop in zip(block, drops, strict=True):
                         total[r : r + wh, c : c + ww] += drop

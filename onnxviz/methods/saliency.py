@@ -24,6 +24,7 @@ class Saliency(Method):
     name = "saliency"
     family = "attribution"
     requires = "gradients"
+    estimable = True
     paper = "https://arxiv.org/abs/1312.6034"
     Options = SaliencyOptions
 

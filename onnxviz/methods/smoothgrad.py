@@ -36,6 +36,7 @@ class SmoothGrad(Method):
     name = "smoothgrad"
     family = "attribution"
     requires = "gradients"
+    estimable = True
     paper = "https://arxiv.org/abs/1706.03825"
     Options = SmoothGradOptions
 

@@ -1,0 +1,66 @@
+"""RISE: the score of the input under many random smooth masks, averaged with the masks as weights.
+
+Petsiuk, Das & Saenko 2018, https://arxiv.org/abs/1806.07421
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..method import Method
+from ..options import option
+
+BLOCK = 256  # masks materialized at once
+
+
+@dataclass(frozen=True)
+class RiseOptions:
+    n_masks: int = option(2000, "number of random masks")
+    grid: int = option(7, "masks are a grid x grid binary pattern, upsampled bilinearly with a random shift")
+    p: float = option(0.5, "probability that a grid cell keeps the image")
+
+    def __post_init__(self):
+        if self.n_masks < 1 or self.grid < 1 or not 0 < self.p <= 1:
+            raise ValueError("n_masks and grid must be positive, p in (0, 1]")
+
+
+def rise_masks(n: int, grid: int, p: float, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, height, width) float32 masks in [0, 1]: smooth random occlusion patterns (paper, section 3.2)."""
+    cell_h, cell_w = math.ceil(height / grid), math.ceil(width / grid)
+    cells = (rng.random((n, grid, grid)) < p).astype(np.float32)
+    shifts = rng.integers(0, [cell_h, cell_w], size=(n, 2))
+    masks = np.empty((n, height, width), np.float32)
+    for k in range(n):
+        up = cv2.resize(cells[k], ((grid + 1) * cell_w, (grid + 1) * cell_h), interpolation=cv2.INTER_LINEAR)
+        dy, dx = shifts[k]
+        masks[k] = up[dy : dy + height, dx : dx + width]
+    return masks
+
+
+class Rise(Method):
+    """Randomized input sampling: sum of score x mask over random masks, divided by n_masks x p."""
+
+    name = "rise"
+    family = "perturbation"
+    requires = "forward"
+    output = "map"
+    paper = "https://arxiv.org/abs/1806.07421"
+    Options = RiseOptions
+
+    def explain(self, ctx, x: np.ndarray, opts: RiseOptions) -> np.ndarray:
+        nhwc = ctx.model.input.layout == "NHWC"
+        height, width = x.shape[1:3] if nhwc else x.shape[2:4]
+        rng = np.random.default_rng([ctx.seed, 0x52495345])  # one mask set per seed, shared by all images
+        saliency = np.zeros((len(x), height, width), np.float64)
+        with ctx.progress(len(x) * opts.n_masks, "rise") as bar:
+            for start in range(0, opts.n_masks, BLOCK):
+                masks = rise_masks(min(BLOCK, opts.n_masks - start), opts.grid, opts.p, height, width, rng)
+                for i in range(len(x)):
+                    masked = x[i] * (masks[..., None] if nhwc else masks[:, None])
+                    scores = ctx.for_samples([i] * len(masks)).score(masked.astype(x.dtype), on_chunk=bar.update)
+                    saliency[i] += np.tensordot(scores, masks, axes=1)
+        return (saliency / (opts.n_masks * opts.p)).astype(np.float32)

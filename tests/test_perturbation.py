@@ -1,0 +1,166 @@
+"""Forward-only methods and gradient estimates (onnxruntime alone): oracles on hand-built graphs."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from click.testing import CliRunner
+from onnx import TensorProto, helper, numpy_helper
+
+import onnxviz
+from onnxviz.cli import cli
+from onnxviz.estimate import Estimator
+from onnxviz.methods.finite_difference import group_labels
+from onnxviz.segments import superpixels
+from tests.tiny_models import linear
+
+RNG = np.random.default_rng(3)
+W = RNG.standard_normal((3, 16)).astype(np.float32)
+X = RNG.standard_normal((2, 1, 4, 4)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def linear_model():
+    return onnxviz.load(linear(W, np.zeros(3, np.float32)))
+
+
+def test_finite_differences_of_a_linear_model(linear_model):
+    ex = onnxviz.explain(linear_model, X, "finite_difference", target=1)
+    np.testing.assert_allclose(ex.attributions, np.broadcast_to(W[1].reshape(1, 1, 4, 4), X.shape), atol=1e-3)
+    patches = onnxviz.explain(linear_model, X, "finite_difference", target=1, granularity="patch:2").attributions
+    mean_w = W[1].reshape(2, 2, 2, 2).mean(axis=(1, 3))  # mean weight of each 2x2 patch
+    np.testing.assert_allclose(patches[0, 0], np.kron(mean_w, np.ones((2, 2))), atol=1e-3)
+
+
+def test_finite_differences_agree_with_the_analytic_gradient(digits_model, digits_batch):
+    fd = onnxviz.explain(digits_model, digits_batch, "finite_difference").attributions
+    exact = onnxviz.explain(digits_model, digits_batch, "saliency", abs=False).attributions
+    for a, b in zip(fd, exact, strict=True):
+        assert np.corrcoef(a.ravel(), b.ravel())[0, 1] >= 0.95
+
+
+def test_superpixels_group_the_image():
+    image = np.zeros((24, 24, 3), np.float32)
+    image[:, 12:] = 1.0  # two flat halves
+    labels = superpixels(image, 8)
+    assert 4 <= labels.max() + 1 <= 12
+    assert not np.intersect1d(labels[:, :12], labels[:, 12:]).size  # no segment straddles the edge
+    grouped = group_labels(np.zeros((3, 24, 24), np.float32), "superpixel:8", "NCHW")
+    assert grouped.shape == (3, 24, 24) and (grouped[0] == grouped[2]).all()
+
+
+def test_nes_and_spsa_converge_to_the_gradient(digits_model, digits_batch):
+    exact = onnxviz.explain(digits_model, digits_batch[:1], "saliency", abs=False).attributions[0]
+    for kind in ("nes", "spsa"):
+        errors = []
+        for queries in (20, 200, 2000):
+            est = onnxviz.explain(digits_model, digits_batch[:1], "saliency", abs=False,
+                                  gradient=Estimator(kind, queries)).attributions[0]
+            errors.append(np.linalg.norm(est - exact) / np.linalg.norm(exact))
+        assert errors[0] > errors[1] > errors[2], (kind, errors)
+
+
+def test_estimated_queries_are_counted_exactly(linear_model, monkeypatch):
+    calls = []
+    real = linear_model.ort.run
+    monkeypatch.setattr(linear_model.ort, "run", lambda x, names: calls.append(len(x)) or real(x, names))
+    onnxviz.explain(linear_model, X[:1], "saliency", gradient=Estimator("nes", 40), batch_size=1000)
+    assert sum(calls) == 1 + 40  # the clean forward, then exactly the budget
+
+
+def _mish_model() -> onnx.ModelProto:
+    """A differentiable graph onnx2torch cannot convert (Mish)."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])
+    nodes = [helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("Gemm", ["f", "w1"], ["h"], transB=1),
+             helper.make_node("Mish", ["h"], ["m"]), helper.make_node("Gemm", ["m", "w2"], ["y"], transB=1)]
+    inits = [numpy_helper.from_array(RNG.standard_normal((8, 16)).astype(np.float32), "w1"),
+             numpy_helper.from_array(RNG.standard_normal((3, 8)).astype(np.float32), "w2")]
+    return helper.make_model(helper.make_graph(nodes, "mish", [x], [y], inits),
+                             opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
+
+
+def test_unconvertible_graphs_fall_back_to_estimated_gradients(tmp_path):
+    model = onnxviz.load(_mish_model())
+    with pytest.warns(UserWarning, match="Falling back to an estimated gradient"):
+        ex = onnxviz.explain(model, X, "integrated_gradients", n_steps=4)
+    assert ex.backend == "onnxruntime (estimated gradient)" and "NES" in ex.extras["gradient"]
+    with pytest.raises(onnxviz.ConversionError, match="Mish"):
+        onnxviz.explain(model, X, "saliency", gradient="exact")
+    with pytest.raises(onnxviz.ConversionError):  # guided backprop needs torch: no estimate can stand in
+        onnxviz.explain(model, X, "guided_backprop")
+    with pytest.raises(onnxviz.MethodError, match="cannot use estimated gradients"):
+        onnxviz.explain(model, X, "guided_backprop", gradient="estimate")
+    path = tmp_path / "mish.onnx"
+    onnx.save(_mish_model(), str(path))
+    image = tmp_path / "x.png"
+    import cv2
+
+    cv2.imwrite(str(image), (RNG.random((4, 4)) * 255).astype(np.uint8))
+    result = CliRunner().invoke(cli, ["explain", str(path), str(image), "-m", "saliency", "--layout", "NCHW",
+                                      "--out", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "estimated gradient" in result.stderr
+
+
+def test_parity_off_falls_back_too(digits_batch):
+    from onnxviz.demo import demo_model_path
+
+    model = onnxviz.load(demo_model_path(), parity_tolerance=1e-12)
+    with pytest.warns(UserWarning, match="Falling back"):
+        ex = onnxviz.explain(model, digits_batch[:1], "saliency")
+    assert ex.backend == "onnxruntime (estimated gradient)"
+
+
+def _region_model() -> onnx.ModelProto:
+    """score = sum of the top-left 4x4 quadrant of an 8x8 image: the model depends on that region only."""
+    weight = np.zeros((2, 1, 8, 8), np.float32)
+    weight[0, 0, :4, :4] = 1.0
+    weight[1, 0, 4:, 4:] = 1.0
+    return linear(weight.reshape(2, 64), np.zeros(2, np.float32), shape=(1, 8, 8))
+
+
+def test_rise_and_occlusion_find_the_region_the_model_reads():
+    model = onnxviz.load(_region_model())
+    x = np.ones((1, 1, 8, 8), np.float32)
+    rise = onnxviz.explain(model, x, "rise", target=0, n_masks=2000, grid=4).attributions[0]
+    region = np.zeros((8, 8), bool)
+    region[:4, :4] = True
+    assert rise[region].min() > rise[~region].max()  # RISE adds a constant E[f]; the order is what matters
+    occ = onnxviz.explain(model, x, "occlusion", target=0, window=(2,), stride=(2,)).attributions[0, 0]
+    assert (occ[:4, :4] > 0).all() and (occ[4:, :] == 0).all() and (occ[:, 4:] == 0).all()
+
+
+def test_interrupted_runs_leave_no_files(tmp_path, monkeypatch):
+    from onnxviz.demo import demo_images, demo_model_path
+    from onnxviz.methods.occlusion import Occlusion
+
+    def interrupted(self, ctx, x, opts):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Occlusion, "explain", interrupted)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["explain", str(demo_model_path()), str(demo_images()[0]), "-m", "gradcam",
+                                      "-m", "occlusion", "--out", str(out)])
+    assert result.exit_code != 0
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_noise_robustness(tmp_path, digits_model):
+    from onnxviz.demo import demo_images
+    from onnxviz.robustness import NOISES, noise_robustness
+
+    result = noise_robustness(digits_model, demo_images(), labels=[0, 3, 5, 8], levels=4)
+    assert len(result.rows) == 4 * len(NOISES)
+    clean = onnxviz.explain(digits_model, demo_images(), "occlusion", target="softmax:top1", window=(32,))
+    zero_levels = [r for r in result.rows if r[1] == 0]
+    for _, _, confidence, accuracy in zero_levels:
+        assert confidence == pytest.approx(float(clean.scores.mean()), rel=1e-5)
+        assert accuracy == pytest.approx(float((clean.predictions == [0, 3, 5, 8]).mean()))
+    assert all(0 <= r[2] <= 1 and 0 <= r[3] <= 1 for r in result.rows)
+    gaussian = [r[2] for r in result.rows if r[0] == "gaussian"]
+    assert gaussian[-1] < gaussian[0]
+    written = result.save(tmp_path)
+    assert (tmp_path / "robustness.csv").read_text().count("\n") == 1 + len(result.rows)
+    assert written[1].stat().st_size > 5_000
