@@ -25,13 +25,17 @@ def best_of(fn: Callable[[], object], repeat: int = 3, warmup: int = 1) -> float
     return min(times)
 
 
-def resnet18_pair(exporter: str = "legacy"):
-    """(native torchvision resnet18 with seeded random weights, path of its ONNX export)."""
+def torchvision_pair(arch: str = "resnet18", exporter: str = "legacy"):
+    """(native torchvision network with seeded random weights, path of its ONNX export)."""
     from models.exports import export, torchvision_net
 
-    net = torchvision_net("resnet18", seed=0)
-    path = Path(tempfile.mkdtemp()) / f"resnet18_{exporter}.onnx"
+    net = torchvision_net(arch, seed=0)
+    path = Path(tempfile.mkdtemp()) / f"{arch}_{exporter}.onnx"
     return net, export(net, path, exporter)
+
+
+def resnet18_pair(exporter: str = "legacy"):
+    return torchvision_pair("resnet18", exporter)
 
 
 def photos(n: int) -> list[np.ndarray]:
