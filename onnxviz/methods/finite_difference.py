@@ -14,7 +14,7 @@ from ..method import Method
 from ..options import option
 from ..segments import superpixels
 
-BLOCK = 128  # groups perturbed at once (2 x BLOCK inputs)
+BLOCK = 64  # groups perturbed at once (2 x BLOCK inputs)
 
 
 @dataclass(frozen=True)
@@ -69,9 +69,9 @@ class FiniteDifference(Method):
                 slopes = np.empty(groups, np.float64)
                 for start in range(0, groups, BLOCK):
                     ids = np.arange(start, min(start + BLOCK, groups))
-                    step = (flat[None, :] == ids[:, None]) * opts.h  # (B, numel)
-                    base = x[i].reshape(1, -1).astype(np.float64)
-                    batch = np.concatenate([base + step, base - step]).reshape(-1, *x.shape[1:]).astype(x.dtype)
+                    step = (flat[None, :] == ids[:, None]).astype(x.dtype) * x.dtype.type(opts.h)  # (B, numel)
+                    base = x[i].reshape(1, -1)
+                    batch = np.concatenate([base + step, base - step]).reshape(-1, *x.shape[1:])
                     scores = ctx.for_samples([i] * len(batch)).score(batch, on_chunk=bar.update)
                     slopes[ids] = (scores[: len(ids)].astype(np.float64) - scores[len(ids) :]) / (2 * opts.h)
                 out[i] = (slopes / sizes)[lab]
