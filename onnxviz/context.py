@@ -84,6 +84,14 @@ class Context:
         outs = self._run(lambda x, r: [self._pick(run(x, (self.score_tensor,))[0], r)], (xb, rows), on_chunk)
         return outs[0].astype(np.float32)
 
+    def input_size(self, xb: np.ndarray) -> tuple[int, int]:
+        """(height, width) of a batch in the model's layout."""
+        return tuple(xb.shape[1:3]) if self.model.input.layout == "NHWC" else tuple(xb.shape[2:4])
+
+    def over_channels(self, maps: np.ndarray) -> np.ndarray:
+        """(N, H, W) maps with a channel axis added where the model's layout has it, to scale input batches."""
+        return maps[..., None] if self.model.input.layout == "NHWC" else maps[:, None]
+
     def image(self, path: str) -> np.ndarray:
         """An image file as a (1, ...) batch in the model's input space (its preprocessing and size)."""
         from .api import load_image

@@ -67,8 +67,7 @@ class ScoreCam(CamMethod):
     paper = "https://arxiv.org/abs/1910.01279"
 
     def combine(self, ctx, x, acts, grads) -> np.ndarray:
-        nhwc = ctx.model.input.layout == "NHWC"
-        height, width = x.shape[1:3] if nhwc else x.shape[2:4]
+        height, width = ctx.input_size(x)
         n, channels = acts.shape[:2]
         weights = np.empty((n, channels), np.float32)
         with ctx.progress(n * channels, "scorecam") as bar:
@@ -78,7 +77,7 @@ class ScoreCam(CamMethod):
                     up = upsample_bilinear_corners(acts[i : i + 1, start : start + BLOCK], height, width)[0]
                     low, high = up.min(axis=(1, 2), keepdims=True), up.max(axis=(1, 2), keepdims=True)
                     masks = (up - low) / (high - low + 1e-8)
-                    masked = (x[i] * (masks[..., None] if nhwc else masks[:, None])).astype(x.dtype)
+                    masked = (x[i] * ctx.over_channels(masks)).astype(x.dtype)
                     scores[start : start + len(masks)] = ctx.for_samples([i] * len(masks)).score(
                         masked, on_chunk=bar.update)
                 exp = np.exp(scores - scores.max())

@@ -56,7 +56,5 @@ class GuidedGradCam(Method):
         from .gradcam import GradCam
 
         cam = GradCam().explain(ctx, x, opts).raw
-        nhwc = ctx.model.input.layout == "NHWC"
-        height, width = x.shape[1:3] if nhwc else x.shape[2:4]
-        up = upsample_nearest(cam, height, width)
-        return ctx.grad(x, relu="guided") * (up[..., None] if nhwc else up[:, None])
+        up = upsample_nearest(cam, *ctx.input_size(x))
+        return ctx.grad(x, relu="guided") * ctx.over_channels(up)

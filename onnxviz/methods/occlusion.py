@@ -48,8 +48,7 @@ class Occlusion(Method):
 
     def explain(self, ctx, x: np.ndarray, opts: OcclusionOptions) -> np.ndarray:
         nhwc = ctx.model.input.layout == "NHWC"
-        h_axis = 1 if nhwc else 2
-        height, width = x.shape[h_axis], x.shape[h_axis + 1]
+        height, width = ctx.input_size(x)
         wh, ww = opts.window * 2 if len(opts.window) == 1 else opts.window
         sh, sw = opts.stride * 2 if len(opts.stride) == 1 else opts.stride
         windows = [(r, c) for r in _starts(height, wh, sh) for c in _starts(width, ww, sw)]
@@ -72,5 +71,5 @@ class Occlusion(Method):
                         total[r : r + wh, c : c + ww] += drop
                         count[r : r + wh, c : c + ww] += 1
                 pixel_map = (total / np.maximum(count, 1)).astype(np.float32)
-                out[i] = pixel_map[..., None] if nhwc else pixel_map[None]
+                out[i] = ctx.over_channels(pixel_map[None])[0]
         return out

@@ -52,15 +52,14 @@ class Rise(Method):
     Options = RiseOptions
 
     def explain(self, ctx, x: np.ndarray, opts: RiseOptions) -> np.ndarray:
-        nhwc = ctx.model.input.layout == "NHWC"
-        height, width = x.shape[1:3] if nhwc else x.shape[2:4]
+        height, width = ctx.input_size(x)
         rng = np.random.default_rng([ctx.seed, 0x52495345])  # one mask set per seed, shared by all images
         saliency = np.zeros((len(x), height, width), np.float64)
         with ctx.progress(len(x) * opts.n_masks, "rise") as bar:
             for start in range(0, opts.n_masks, BLOCK):
                 masks = rise_masks(min(BLOCK, opts.n_masks - start), opts.grid, opts.p, height, width, rng)
                 for i in range(len(x)):
-                    masked = x[i] * (masks[..., None] if nhwc else masks[:, None])
+                    masked = x[i] * ctx.over_channels(masks)
                     scores = ctx.for_samples([i] * len(masks)).score(masked.astype(x.dtype), on_chunk=bar.update)
                     saliency[i] += np.tensordot(scores, masks, axes=1)
         return (saliency / (opts.n_masks * opts.p)).astype(np.float32)
