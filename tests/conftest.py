@@ -66,6 +66,13 @@ def _build(name: str, workdir: Path) -> Reference:
     if name == "digits":
         net, path, _ = build(workdir / "digits.onnx")
         return Reference(name, net, path, net.features[-1])
+    if name == "tiny_nhwc":
+        torch.manual_seed(0)
+        base = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3),
+                                   torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                   torch.nn.Linear(8, 4)).eval()
+        path = export(NhwcSoftmax(base), workdir / "tiny_nhwc.onnx", "legacy", size=16, nhwc=True)
+        return Reference(name, base, path, base[3], nhwc=True)
     if name == "tiny_seg":
         from models.segmentation import build as build_seg
 

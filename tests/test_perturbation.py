@@ -164,3 +164,17 @@ def test_noise_robustness(tmp_path, digits_model):
     written = result.save(tmp_path)
     assert (tmp_path / "robustness.csv").read_text().count("\n") == 1 + len(result.rows)
     assert written[1].stat().st_size > 5_000
+
+
+@pytest.mark.parametrize("name", ["occlusion", "rise", "finite_difference", "scorecam", "ablationcam", "eigencam",
+                                  "guided_gradcam", "integrated_gradients", "smoothgrad", "cam", "gradcam"])
+def test_methods_on_an_nhwc_model_keep_the_contract(build_reference, photos, name):
+    from onnxviz.testing import check_method
+
+    model = onnxviz.load(build_reference("tiny_nhwc").path)
+    assert model.input.layout == "NHWC"
+    x = onnxviz.load_image(photos, model)
+    options = {"rise": {"n_masks": 200}, "occlusion": {"window": (4,), "stride": (2,)},
+               "finite_difference": {"granularity": "patch:4"}}.get(name, {})
+    report = check_method(name, model=model, x=x, **options)
+    assert report["shape"][:1] == (3,)
