@@ -13,7 +13,7 @@ import numpy as np
 
 from . import registry
 from .context import Context
-from .errors import ConversionError, DependencyError, ImageError, MethodError, OnnxvizError, OptionError
+from .errors import ConversionError, ImageError, MethodError, OnnxvizError, OptionError
 from .estimate import Estimator
 from .explanation import Explanation
 from .io import read_image, resize
@@ -90,7 +90,7 @@ def _gradient_source(model: Model, cls: type[Method], gradient: str | Estimator)
     try:
         model.gradient_backend()
         return None
-    except (ConversionError, DependencyError) as exc:
+    except ConversionError as exc:  # a missing torch stays an error that says how to install it
         if gradient == "exact" or not cls.estimable:
             raise
         warnings.warn(f"onnxviz: {exc} Falling back to an {estimator.describe()}.", stacklevel=3)

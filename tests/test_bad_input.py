@@ -94,6 +94,10 @@ def test_without_torch_forward_methods_work_and_gradient_methods_say_how_to_inst
     done = _without_torch(code)
     assert done.returncode == 0, done.stderr
     assert "occlusion (2, 1, 32, 32)" in done.stdout
+    estimated = _without_torch(code.replace("'occlusion', window=(8,), stride=(8,)", "'saliency', gradient='estimate'")
+                               .replace("print('occlusion'", "print(ex.backend"))
+    assert estimated.returncode == 0, estimated.stderr
+    assert "onnxruntime (estimated gradient) (2, 1, 32, 32)" in estimated.stdout
     cli_code = f"from onnxviz.cli import main; sys.argv = ['onnxviz', 'explain', {str(MODEL)!r}, {IMAGE!r}, " \
                f"'-m', 'saliency', '--out', {str(tmp_path / 'out')!r}]; main()"
     done = _without_torch(cli_code)
@@ -107,10 +111,12 @@ def test_without_torch_forward_methods_work_and_gradient_methods_say_how_to_inst
     assert (tmp_path / "demo" / "index.html").is_file()
 
 
-def test_parity_beyond_tolerance_refuses_gradient_methods(digits_batch):
+def test_parity_beyond_tolerance_refuses_exact_gradients(digits_batch):
     model = onnxviz.load(demo_model_path(), parity_tolerance=1e-12)
     with pytest.raises(onnxviz.ConversionError, match="raise the tolerance"):
-        onnxviz.explain(model, digits_batch, "saliency")
+        onnxviz.explain(model, digits_batch, "saliency", gradient="exact")
+    with pytest.raises(onnxviz.ConversionError, match="raise the tolerance"):
+        onnxviz.explain(model, digits_batch, "gradcam")  # layer gradients: no estimate can stand in
     assert onnxviz.explain(model, digits_batch[:1], "occlusion", window=(8,), stride=(8,)).attributions.shape[0] == 1
 
 
