@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import TargetError
-
-TargetSpec = "int | str | Target | Sequence[int] | None"
 
 
 @dataclass(frozen=True)
@@ -128,9 +125,3 @@ def region_masks(region: str | None, clean: np.ndarray, targets: np.ndarray) -> 
 
     mask = resize(read_image(value).mean(axis=2), h, w)
     return np.broadcast_to((mask > 0.5).astype(np.float32), (n, h, w)).copy()
-
-
-def as_indices(targets: int | Sequence[int] | np.ndarray, n: int) -> np.ndarray:
-    """An int or a per-sample sequence -> an int64 array of length n."""
-    arr = np.asarray(targets, dtype=np.int64)
-    return np.full(n, int(arr), dtype=np.int64) if arr.ndim == 0 else arr
