@@ -177,6 +177,8 @@ def explain(model: Model | str | os.PathLike, x: np.ndarray | ImageSource | Sequ
         attributions = np.stack([resize(m, *model.input_size) for m in attributions])
     if model.parity is not None and "torch" in ctx.backends_used:
         out.extras.setdefault("parity_max_abs_diff", model.parity.max_abs_diff)
+    if cls.unsigned_display:
+        out.extras.setdefault("display", "unsigned")
     if prep.estimator is not None:
         out.extras.setdefault("gradient", prep.estimator.describe())
         if "onnxruntime (estimated gradient)" in ctx.backends_used:

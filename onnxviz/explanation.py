@@ -49,6 +49,9 @@ class Explanation:
 
     @property
     def signed(self) -> bool:
+        """Drawn with a diverging colormap: values of both signs, unless the method asked for min..max."""
+        if self.extras.get("display") == "unsigned":
+            return False
         m = self.maps()
         return bool((m < 0).any() and (m > 0).any())
 

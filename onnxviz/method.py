@@ -33,6 +33,7 @@ class Method:
     requires: ClassVar[str] = "forward"  # "forward" (onnxruntime) or "gradients" (torch backend)
     needs_layer: ClassVar[bool] = False
     estimable: ClassVar[bool] = False  # only needs input gradients: black-box estimates can stand in for torch
+    unsigned_display: ClassVar[bool] = False  # draw min..max even when values change sign (offset-laden maps)
     output: ClassVar[str] = "pixels"  # "pixels": same shape as x; "map": (N, h, w), resized to the input size
     paper: ClassVar[str] = ""
     summary: ClassVar[str] = ""

@@ -178,3 +178,10 @@ def test_methods_on_an_nhwc_model_keep_the_contract(build_reference, photos, nam
                "finite_difference": {"granularity": "patch:4"}}.get(name, {})
     report = check_method(name, model=model, x=x, **options)
     assert report["shape"][:1] == (3,)
+
+
+def test_rise_maps_are_drawn_from_min_to_max(digits_model, digits_batch):
+    ex = onnxviz.explain(digits_model, digits_batch[:1], "rise", n_masks=100)
+    assert not ex.signed and ex.extras["display"] == "unsigned"
+    norm = ex.normalized()
+    assert norm.min() == 0.0 and norm.max() == 1.0

@@ -48,6 +48,7 @@ class Rise(Method):
     family = "perturbation"
     requires = "forward"
     output = "map"
+    unsigned_display = True  # the maps carry the mean score as an offset: only their ordering is meaningful
     paper = "https://arxiv.org/abs/1806.07421"
     Options = RiseOptions
 
