@@ -15,7 +15,7 @@ from .context import Context
 from .errors import ImageError
 from .io import encode_png, read_image, resize, write_bytes_atomic
 from .model import Model
-from .targets import Target, pick
+from .targets import Target, pick, softmax
 
 NOISES = {  # name: (largest level, unit)
     "gaussian": (0.5, "std of N(0, s) added, image in [0, 1]"),
@@ -119,8 +119,7 @@ def noise_robustness(model: Model, images: list[str | Path], labels: list[int] |
     def probabilities(batch: np.ndarray) -> np.ndarray:
         x = np.stack([pre.apply(img) for img in batch]).astype(model.input.dtype)
         out = ctx.outputs(x, (ctx.score_tensor,))[0]
-        return out if not ctx.softmax else np.exp(out - out.max(1, keepdims=True)) / \
-            np.exp(out - out.max(1, keepdims=True)).sum(1, keepdims=True)
+        return softmax(out) if ctx.softmax else out
 
     first = probabilities(clean)
     targets = first.argmax(1) if target is None else np.full(len(clean), target)

@@ -76,13 +76,21 @@ def check_range(indices: np.ndarray, n_classes: int) -> None:
         raise TargetError(f"target {bad[0]} is out of range: the model has {n_classes} classes (0..{n_classes - 1})")
 
 
+def softmax(out: np.ndarray, axis: int = 1) -> np.ndarray:
+    """Numerically stable softmax of a numpy array."""
+    exp = np.exp(out - out.max(axis=axis, keepdims=True))
+    return exp / exp.sum(axis=axis, keepdims=True)
+
+
+_softmax = softmax  # `pick` takes a flag of the same name
+
+
 def pick(out, targets, softmax: bool, masks: np.ndarray | None = None):
     """Score per sample: out[n, targets[n]], summed over any spatial dims (weighted by `masks[n]` when
     given: a segmentation region). Works on numpy arrays and torch tensors."""
     if isinstance(out, np.ndarray):
         if softmax:
-            out = np.exp(out - out.max(axis=1, keepdims=True))
-            out = out / out.sum(axis=1, keepdims=True)
+            out = _softmax(out)
         sel = out[np.arange(len(out)), np.asarray(targets)]
         if masks is not None:
             sel = sel * masks

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..targets import softmax
 from .cam import CamMethod, from_nchw
 
 BLOCK = 64  # masked inputs materialized at once by Score-CAM
@@ -80,8 +81,7 @@ class ScoreCam(CamMethod):
                     masked = (x[i] * ctx.over_channels(masks)).astype(x.dtype)
                     scores[start : start + len(masks)] = ctx.for_samples([i] * len(masks)).score(
                         masked, on_chunk=bar.update)
-                exp = np.exp(scores - scores.max())
-                weights[i] = exp / exp.sum()
+                weights[i] = softmax(scores, axis=0)
         return np.einsum("nc,nchw->nhw", weights, acts)
 
 
