@@ -16,6 +16,7 @@ PRESETS: dict[str, dict] = {
     "caffe": {"mean": (103.939, 116.779, 123.68), "std": (1.0,), "scale": 255.0, "channel_order": "BGR"},
 }
 METADATA_KEY = "onnxviz.preprocessing"
+GREY = np.array([0.299, 0.587, 0.114], np.float32)  # luminance weights for one-channel models
 
 
 @dataclass(frozen=True)
@@ -50,15 +51,24 @@ class Preprocessing:
         return mean, std
 
     def apply(self, image: np.ndarray) -> np.ndarray:
-        """HWC RGB float [0, 1] (already resized) -> one sample in the model's layout (no batch axis)."""
+        """HWC RGB float [0, 1] (already resized), or a batch of them, -> the model's layout."""
         if self.channels == 1:
-            image = image @ np.array([0.299, 0.587, 0.114], np.float32) if image.shape[-1] == 3 else image[..., :1]
-            image = image.reshape(*image.shape[:2], 1)
+            image = (image @ GREY)[..., None] if image.shape[-1] == 3 else image[..., :1]
         elif self.channel_order == "BGR":
             image = image[..., ::-1]
         mean, std = self._stats()
         x = (image.astype(np.float32) * self.scale - mean) / std
-        return np.ascontiguousarray(x.transpose(2, 0, 1) if self.layout == "NCHW" else x, dtype=np.float32)
+        return np.ascontiguousarray(np.moveaxis(x, -1, -3) if self.layout == "NCHW" else x, dtype=np.float32)
+
+    def pullback(self, grad: np.ndarray, image_channels: int = 3) -> np.ndarray:
+        """The gradient wrt the model's input batch -> the gradient wrt the HWC [0, 1] images that `apply`
+        took (its vector-Jacobian product): gradient methods and attacks work in image space."""
+        g = np.moveaxis(grad, -3, -1) if self.layout == "NCHW" else grad
+        _, std = self._stats()
+        g = g * (self.scale / std)
+        if self.channels == 1:
+            return (g * GREY if image_channels == 3 else g).astype(np.float32)
+        return np.ascontiguousarray(g[..., ::-1] if self.channel_order == "BGR" else g, dtype=np.float32)
 
     def invert(self, x: np.ndarray) -> np.ndarray:
         """One model-layout sample (or a batch) -> HWC RGB float [0, 1] for display."""
