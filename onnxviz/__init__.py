@@ -1,6 +1,7 @@
 """onnxviz: explain and visualize vision models from nothing but an ONNX file."""
 
 from .api import explain, load_image, methods
+from .attacks import Attack, AttackResult, Oracle, attack
 from .context import Context
 from .errors import (
     ConversionError,
@@ -24,6 +25,8 @@ from .targets import Target
 __version__ = "0.1.0"
 
 __all__ = [
+    "Attack",
+    "AttackResult",
     "Context",
     "ConversionError",
     "DependencyError",
@@ -37,10 +40,12 @@ __all__ = [
     "ModelError",
     "OnnxvizError",
     "OptionError",
+    "Oracle",
     "Preprocessing",
     "Target",
     "TargetError",
     "__version__",
+    "attack",
     "explain",
     "load",
     "load_image",

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from . import api, registry
+from .cli_attack import attack_command
 from .errors import OnnxvizError, OptionError
 from .estimate import Estimator
 from .model import DEFAULT_PARITY_TOLERANCE, Model, load
@@ -40,6 +41,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       onnxviz layers model.onnx                      tensor names to pass as --layer
       onnxviz methods [NAME]                         what can explain it, with options
       onnxviz explain model.onnx cat.jpg -m gradcam  heatmaps in out/
+      onnxviz attack model.onnx cat.jpg -m pgd       adversarial example in out/
     """
     ctx.obj = {"debug": debug}
 
@@ -293,6 +295,9 @@ def demo(out: str, quiet: bool) -> None:
     for note in notes:
         click.echo(f"note: {note}", err=True)
     click.echo(f"wrote {len(written)} files to {out}/; open {Path(out) / 'index.html'}")
+
+
+cli.add_command(attack_command(model_options, _preprocessing))
 
 
 def main() -> None:

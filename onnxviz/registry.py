@@ -53,8 +53,10 @@ def validate(cls: object, where: str) -> type[Method]:
         raise MethodError(f"{where}: option names {sorted(taken)} are taken by onnxviz.explain itself; rename them")
     if cls.family not in FAMILIES:
         raise MethodError(f"{where}: family {cls.family!r} is not one of {', '.join(FAMILIES)}")
-    if cls.requires not in ("forward", "gradients") or cls.output not in ("pixels", "map"):
-        raise MethodError(f"{where}: requires must be forward|gradients and output pixels|map")
+    if cls.requires not in ("forward", "gradients") or cls.output not in ("pixels", "map", "image"):
+        raise MethodError(f"{where}: requires must be forward|gradients and output pixels|map|image")
+    if (cls.family == "attack") != (cls.output == "image"):
+        raise MethodError(f"{where}: attacks (and only attacks) return images: subclass onnxviz.Attack")
     return cls
 
 

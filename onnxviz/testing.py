@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -22,12 +23,16 @@ def check_method(method: str | type[Method], /, model: Model | None = None, x: n
     """Run `method` and fail with AssertionError unless it gives the right shape and dtype, finite values,
     the same result twice with one seed, and a batch equal to its samples run one by one.
 
-    Defaults: the bundled digits model and three bundled images. Returns what was checked.
+    Defaults: the bundled digits model and three bundled images. Returns what was checked. Attacks get the
+    attack contract instead (`check_attack`).
     """
     from .demo import demo_images, demo_model_path
 
     cls = registry.get(method) if isinstance(method, str) else method
     model = model or load(demo_model_path())
+    if cls.family == "attack":
+        images = demo_images()[:3] if x is None else x
+        return check_attack(cls, model, images, atol, **options)
     x = load_image(demo_images()[:3], model) if x is None else x
     prepared = prepare(model, cls, layer, options)
 
@@ -52,3 +57,32 @@ def check_method(method: str | type[Method], /, model: Model | None = None, x: n
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise AssertionError(message)
+
+
+def check_attack(method: str | type[Method], /, model: Model, images, atol: float = 1e-6,
+                 **options: Any) -> dict[str, Any]:
+    """The attack contract: adversarials of the images' shape in [0, 1], the same twice with one seed, a batch
+    equal to its images attacked one by one, and queries within `max_queries` (cut to 200 unless given)."""
+    from .attacks.run import attack
+
+    cls = registry.get(method) if isinstance(method, str) else method
+    if "max_queries" in {f.name for f in fields(cls.Options)}:
+        options.setdefault("max_queries", 200)
+
+    def run(batch):
+        return attack(model, batch, cls, seed=0, progress=False, **options)
+
+    first = run(images)
+    adv = first.adversarial
+    _require(adv.shape == first.images.shape and adv.dtype == np.float32,
+             f"{cls.name}: adversarials have shape {adv.shape} {adv.dtype}, expected {first.images.shape} float32")
+    _require(bool(np.isfinite(adv).all()) and adv.min() >= 0 and adv.max() <= 1,
+             f"{cls.name}: adversarials leave the pixel range [0, 1]")
+    budget = options.get("max_queries")
+    _require(budget is None or bool((first.queries <= budget).all()), f"{cls.name}: spent more than {budget} queries")
+    again = run(images).adversarial
+    _require(np.allclose(adv, again, atol=atol), f"{cls.name}: two runs with seed 0 differ")
+    singles = np.concatenate([run(first.images[i : i + 1]).adversarial for i in range(len(adv))])
+    _require(np.allclose(adv, singles, atol=atol), f"{cls.name}: a batch differs from its images attacked one by one "
+             f"by {np.abs(adv - singles).max():.3g}")
+    return {"method": cls.name, "shape": adv.shape, "success": first.success.tolist(), "backend": first.backend}

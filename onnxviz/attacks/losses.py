@@ -1,0 +1,54 @@
+"""Attack objectives on class scores, written once for numpy and torch: every attack ascends J.
+
+Untargeted, J is a loss on the class to leave (its clean prediction, or a true label):
+  ce     = logsumexp(z) - z_y            (cross-entropy, as torchattacks and ART use)
+  logit  = -z_y                          (reduce the logit of the class, as in the seed material)
+  margin = max_{k != y} z_k - z_y        (Carlini & Wagner; positive once the class is left)
+Targeted, J = -loss(z, target): climb towards the target class.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+Loss = Literal["ce", "logit", "margin"]
+LOSSES = ("ce", "logit", "margin")
+
+
+def _ops(z):
+    if isinstance(z, np.ndarray):
+        from scipy.special import logsumexp
+
+        return (lambda a: logsumexp(a, axis=1)), (lambda a, m: np.where(m, -np.inf, a).max(axis=1)), np.arange
+    import torch
+
+    def arange(n):
+        return torch.arange(n, device=z.device)
+
+    return (lambda a: a.logsumexp(dim=1)), (lambda a, m: a.masked_fill(m, float("-inf")).amax(dim=1)), arange
+
+
+def _torch_ce(z, classes):
+    import torch
+
+    return torch.nn.functional.cross_entropy(z, classes, reduction="none")
+
+
+def class_loss(z, classes, kind: Loss):
+    """Per-row loss of class `classes[n]` under scores `z` (N, C): high when the class is not chosen."""
+    lse, masked_max, arange = _ops(z)
+    rows = arange(len(z))
+    own = z[rows, classes]
+    if kind == "ce":  # torch: its own cross-entropy, whose backward torchattacks' results carry bit for bit
+        return lse(z) - own if isinstance(z, np.ndarray) else _torch_ce(z, classes)
+    if kind == "logit":
+        return -own
+    onehot = rows[:, None] * 0 + arange(z.shape[1])[None, :] == classes[:, None]
+    return masked_max(z, onehot) - own
+
+
+def objective(z, labels, targets, kind: Loss):
+    """J per row: the loss on `labels` (untargeted, `targets` None) or minus the loss on `targets`."""
+    return class_loss(z, labels, kind) if targets is None else -class_loss(z, targets, kind)

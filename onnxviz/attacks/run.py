@@ -1,0 +1,148 @@
+"""onnxviz.attack: run an attack on image(s) and evaluate the adversarials, here and on other models."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ImageError, MethodError, ModelError, OnnxvizError
+from ..estimate import Estimator
+from ..io import read_image, resize
+from ..model import Model, load
+from ..options import as_dict
+from ..preprocess import GREY, Preprocessing
+from ..targets import Target, check_range
+from .base import Attack
+from .budget import norms
+from .classnames import class_names as find_class_names
+from .oracle import Oracle, class_scores
+from .result import AttackResult, Transfer
+
+ImageSource = str | os.PathLike | np.ndarray
+
+
+def to_image_space(image: np.ndarray, size: tuple[int, int], channels: int) -> np.ndarray:
+    """An RGB or grey HWC [0, 1] image at `size` with the model's channel count (grey models: luminance)."""
+    image = resize(np.asarray(image, np.float32), *size)
+    if channels == 1 and image.shape[-1] == 3:
+        return (image @ GREY)[..., None]
+    if channels == 3 and image.shape[-1] == 1:
+        return np.repeat(image, 3, axis=-1)
+    return image
+
+
+def read_images(sources: ImageSource | Sequence[ImageSource], model: Model) -> tuple[np.ndarray, list[str]]:
+    """Paths or [0, 1] arrays (HWC, or a NHWC batch) -> (N, H, W, C) images in the model's image space."""
+    if isinstance(sources, np.ndarray) and sources.ndim == 4:
+        sources = list(sources)
+    elif isinstance(sources, (str, os.PathLike, np.ndarray)):
+        sources = [sources]
+    if not sources:
+        raise ImageError("no images to attack")
+    images, names = [], []
+    for k, src in enumerate(sources):
+        if isinstance(src, (str, os.PathLike)):
+            img, name = read_image(src), Path(src).name
+        else:
+            img, name = np.asarray(src, np.float32), f"image {k}"
+            if img.ndim != 3 or img.shape[-1] not in (1, 3):
+                raise ImageError(f"an image array must be HWC with 1 or 3 channels, got shape {img.shape}")
+            if img.min(initial=0) < 0 or img.max(initial=0) > 1:
+                raise ImageError("attack images must be in [0, 1] (eps is measured there); divide 8-bit images by 255")
+        images.append(to_image_space(img, model.input_size, model.input.channels or 3))
+        names.append(name)
+    return np.stack(images).astype(np.float32), names
+
+
+def _classes(spec, n: int, n_classes: int, what: str) -> np.ndarray | None:
+    """None, one class for all images, or one per image -> an index array (checked against the classes)."""
+    if spec is None:
+        return None
+    values = list(spec) if isinstance(spec, (list, tuple, np.ndarray)) else [spec] * n
+    if len(values) != n:
+        raise OnnxvizError(f"{len(values)} {what}s given for {n} images; give one per image or a single one")
+    try:
+        out = np.array([int(v) for v in values], np.int64)
+    except (TypeError, ValueError):
+        raise OnnxvizError(f"a {what} must be a class index, got {values!r}") from None
+    check_range(out, n_classes)
+    return out
+
+
+def _transfer(other: Model | str | os.PathLike, images: np.ndarray, adversarial: np.ndarray, labels_given: bool,
+              labels: np.ndarray, targets: np.ndarray | None, counted: np.ndarray, batch_size: int) -> Transfer:
+    other = other if isinstance(other, Model) else load(other)
+    tensor, _ = other.score_tensor(Target())
+    size, channels = other.input_size, other.input.channels or 3
+    moved = [np.stack([to_image_space(a, size, channels) for a in batch]) for batch in (images, adversarial)]
+    before, after = (class_scores(other, b, other.preprocessing, tensor, batch_size).argmax(axis=1) for b in moved)
+    if targets is not None:
+        success = after == targets
+    else:
+        success = after != (labels if labels_given else before)
+    return Transfer(other.name, before, after, success, counted)
+
+
+def attack(model: Model | str | os.PathLike, images: ImageSource | Sequence[ImageSource], method: str = "pgd", /,
+           target=None, *, labels=None, eps: float | None = None, batch_size: int = 32, seed: int = 0,
+           progress: bool = True, preprocessing: Preprocessing | None = None, gradient: str | Estimator = "auto",
+           class_names: str | os.PathLike | list[str] | None = None,
+           transfer_to: Sequence[Model | str | os.PathLike] = (), **options: Any) -> AttackResult:
+    """Attack `images` (paths, or [0, 1] HWC arrays) with `method`; eps and every budget live in [0, 1] image
+    space, before the model's preprocessing.
+
+    target: None (untargeted: leave the predicted class, or `labels` when given) or class index(es) to reach.
+    eps: shortcut for the attack's `eps` option. gradient: "auto", "exact", "estimate" or an Estimator (white-box
+    attacks on graphs torch cannot run). transfer_to: other models to evaluate the adversarials on.
+    """
+    from ..api import prepare
+
+    start = time.perf_counter()
+    model = model if isinstance(model, Model) else load(model)
+    if not model.input.layout:
+        raise ImageError(f"the model's input {model.input.name} {model.input.shape} is not an image (not 4-D)")
+    if eps is not None:
+        options = {**options, "eps": eps}
+    prep = prepare(model, method, None, options, gradient)
+    if not isinstance(prep.method, Attack):
+        raise MethodError(f"{type(prep.method).name} is not an attack; attacks: {', '.join(attack_names())}")
+    imgs, names = read_images(images, model)
+    pre = preprocessing or model.preprocessing
+    tensor, _ = model.score_tensor(Target())
+    clean = class_scores(model, imgs, pre, tensor, batch_size)
+    if clean.shape[1] < 2:
+        raise ModelError(f"output {tensor!r} has {clean.shape[1]} class score(s) per image: attacks need a classifier")
+    given = _classes(labels, len(imgs), clean.shape[1], "label")
+    label_arr = clean.argmax(axis=1) if given is None else given
+    targets = _classes(target, len(imgs), clean.shape[1], "target")
+    oracle = Oracle(model, imgs, tensor, clean, label_arr, targets, preprocessing=pre,
+                    max_queries=getattr(prep.opts, "max_queries", None), estimator=prep.estimator,
+                    batch_size=batch_size, seed=seed, progress=progress)
+    adv = np.asarray(prep.method.attack(oracle, prep.opts), np.float32)
+    if adv.shape != imgs.shape or not np.isfinite(adv).all() or adv.min() < 0 or adv.max() > 1:
+        raise MethodError(f"attack {prep.method.name} must return finite images of shape {imgs.shape} in [0, 1]")
+    after = class_scores(model, adv, pre, tensor, batch_size)
+    success = oracle.is_adversarial(after, np.arange(len(adv)))
+    linf, l2 = norms(adv - imgs)
+    transfers = [_transfer(m, imgs, adv, given is not None, label_arr, targets, success, batch_size)
+                 for m in transfer_to]
+    extras = {"gradient": prep.estimator.describe()} if prep.estimator is not None else {}
+    if "onnxruntime (estimated gradient)" in oracle.backends_used:
+        oracle.backends_used.discard("onnxruntime")
+    return AttackResult(
+        method=prep.method.name, options=as_dict(prep.opts), model_name=model.name, images=imgs, adversarial=adv,
+        labels=label_arr, targets=targets, logits_before=clean, logits_after=after, success=success, linf=linf,
+        l2=l2, queries=oracle.queries.copy(), iterations=oracle.gradients.copy(),
+        seconds=time.perf_counter() - start, backend="+".join(sorted(oracle.backends_used)) or "none", names=names,
+        class_names=find_class_names(class_names, model.metadata), transfers=transfers, extras=extras)
+
+
+def attack_names() -> list[str]:
+    from .. import registry
+
+    return [e.name for e in registry.all_entries() if e.cls is not None and issubclass(e.cls, Attack)]

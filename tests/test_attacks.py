@@ -1,0 +1,285 @@
+"""Attacks: exact answers on a linear model, budgets (norm, pixel range, queries), targeted success,
+determinism, the torchattacks reference, transfer, results and the CLI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import onnxviz
+from onnxviz.attacks import Oracle, QueryBudgetError
+from onnxviz.cli import cli
+from onnxviz.demo import demo_images, demo_model_path
+from onnxviz.estimate import Estimator
+from onnxviz.options import option
+from tests.tiny_models import linear
+
+RNG = np.random.default_rng(5)
+SIGNS = RNG.choice([-1.0, 1.0], size=48)
+W_DIR = (SIGNS * RNG.uniform(0.5, 1.5, 48)).astype(np.float32)  # no weight near zero: signs are unambiguous
+IMAGES = RNG.uniform(0.3, 0.7, (3, 4, 4, 3)).astype(np.float32)  # eps steps never reach the pixel range
+
+
+def _two_class(batch="N"):
+    """logits = [w.x + 100, -w.x]: class 0 wins, and every loss falls fastest along -sign(w)."""
+    return onnxviz.load(linear(np.stack([W_DIR, -W_DIR]), np.array([100.0, 0.0]), shape=(3, 4, 4), batch=batch))
+
+
+def _w_in_image_space() -> np.ndarray:
+    return W_DIR.reshape(3, 4, 4).transpose(1, 2, 0)  # the model reads CHW; images are HWC
+
+
+@pytest.mark.parametrize("loss", ["ce", "logit", "margin"])
+def test_fgsm_on_a_linear_model_is_eps_times_the_weight_sign(loss):
+    eps = 4 / 255
+    result = onnxviz.attack(_two_class(), IMAGES, "fgsm", eps=eps, loss=loss, progress=False)
+    expected = -eps * np.sign(_w_in_image_space())  # imagenet normalization divides by std > 0: same sign
+    np.testing.assert_allclose(result.perturbation, np.broadcast_to(expected, IMAGES.shape), atol=1e-6)
+    targeted = onnxviz.attack(_two_class(), IMAGES, "fgsm", target=1, eps=eps, loss=loss, progress=False)
+    np.testing.assert_allclose(targeted.perturbation, result.perturbation, atol=1e-6)
+
+
+def test_fgsm_with_estimated_gradients_and_a_fixed_batch_model():
+    model = _two_class(batch=1)  # fixed batch of 1: the engine splits the three images
+    exact = onnxviz.attack(model, IMAGES, "fgsm", eps=4 / 255, progress=False)
+    estimated = onnxviz.attack(model, IMAGES, "fgsm", eps=4 / 255, loss="logit", progress=False,
+                               gradient=Estimator("nes", 2000))
+    assert np.mean(np.isclose(estimated.perturbation, exact.perturbation, atol=1e-6)) >= 0.95
+    assert estimated.queries.tolist() == [2000] * 3 and "estimated gradient" in estimated.extras["gradient"]
+    assert estimated.backend == "onnxruntime (estimated gradient)"
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return onnxviz.load(demo_model_path()), demo_images()
+
+
+BUDGETS = [
+    ("fgsm", {"eps": 8 / 255}, "linf"),
+    ("pgd", {"eps": 8 / 255}, "linf"),
+    ("pgd", {"eps": 1.0, "norm": "l2"}, "l2"),
+    ("simba", {"eps": 8 / 255, "max_queries": 300}, "linf"),
+    ("simba", {"eps": 0.5, "norm": "l2", "basis": "dct", "max_queries": 300}, "l2"),
+    ("square", {"eps": 8 / 255, "max_queries": 300}, "linf"),
+    ("hopskipjump", {"eps": 1.0, "max_queries": 300}, "l2"),
+]
+
+
+@pytest.mark.parametrize(("method", "options", "norm"), BUDGETS, ids=lambda v: v if isinstance(v, str) else "")
+def test_every_attack_respects_its_budget(digits, method, options, norm):
+    model, images = digits
+    result = onnxviz.attack(model, images, method, progress=False, **options)
+    assert result.adversarial.shape == (4, 32, 32, 1) and result.adversarial.dtype == np.float32
+    assert result.adversarial.min() >= 0 and result.adversarial.max() <= 1
+    measured = result.linf if norm == "linf" else result.l2
+    assert (measured <= options["eps"] + 1e-5).all(), measured
+    if "max_queries" in options:
+        assert (result.queries <= options["max_queries"]).all()
+        assert result.queries.max() > 0
+
+
+def test_one_pixel_changes_at_most_its_pixels_and_spends_its_queries_exactly(digits):
+    model, images = digits
+    result = onnxviz.attack(model, images[:2], "one_pixel", pixels=2, max_queries=900, progress=False)
+    changed = (np.abs(result.perturbation).max(axis=-1) > 0).reshape(2, -1).sum(axis=1)
+    assert (changed <= 2).all()
+    assert all(q == 900 or ok for q, ok in zip(result.queries, result.success, strict=True))
+
+
+@pytest.mark.parametrize("method", ["square", "simba", "hopskipjump"])
+def test_an_attack_that_cannot_win_spends_exactly_its_query_budget(digits, method):
+    model, images = digits
+    eps = {"hopskipjump": 1e-3}.get(method, 1 / 255)
+    result = onnxviz.attack(model, images[:1], method, eps=eps, max_queries=120, progress=False)
+    assert not result.success[0]
+    assert result.queries.tolist() == [120]
+
+
+def test_the_oracle_refuses_a_query_beyond_the_budget(digits):
+    model, images = digits
+
+    @dataclass(frozen=True)
+    class Greedy:
+        max_queries: int = option(3, "budget")
+
+    class Overspender(onnxviz.Attack):
+        name = "overspender"
+        Options = Greedy
+
+        def attack(self, oracle: Oracle, opts):
+            for _ in range(opts.max_queries + 1):
+                oracle.logits(oracle.images[:1], [0])
+            return oracle.images
+
+    with pytest.raises(QueryBudgetError, match="max_queries=3"):
+        onnxviz.attack(model, images, Overspender, progress=False)
+
+
+@pytest.mark.parametrize(("method", "options"), [("pgd", {"eps": 0.3, "steps": 40, "step_size": 0.02}),
+                                                 ("square", {"eps": 0.3, "max_queries": 2000}),
+                                                 ("simba", {"eps": 0.3, "max_queries": 3000})])
+def test_targeted_attacks_reach_the_target_on_an_easy_model(digits, method, options):
+    model, images = digits
+    result = onnxviz.attack(model, images, method, target=[1, 7, 2, 4], progress=False, **options)
+    assert result.success.all()
+    assert result.predictions_after.tolist() == [1, 7, 2, 4]
+
+
+@pytest.mark.parametrize(("method", "options"), [("pgd", {}), ("square", {"max_queries": 200}),
+                                                 ("simba", {"max_queries": 200}), ("hopskipjump", {"max_queries": 200}),
+                                                 ("one_pixel", {"max_queries": 200})])
+def test_seeded_attacks_are_deterministic_and_a_batch_equals_its_images(digits, method, options):
+    model, images = digits
+    first = onnxviz.attack(model, images, method, seed=1, progress=False, **options)
+    again = onnxviz.attack(model, images, method, seed=1, progress=False, **options)
+    np.testing.assert_array_equal(first.adversarial, again.adversarial)
+    alone = onnxviz.attack(model, images[2:3], method, seed=1, progress=False, **options)
+    np.testing.assert_allclose(alone.adversarial[0], first.adversarial[2], atol=1e-6)
+    if method != "pgd":
+        other = onnxviz.attack(model, images, method, seed=2, progress=False, **options)
+        assert not np.array_equal(other.adversarial, first.adversarial)
+
+
+@pytest.fixture(scope="module")
+def digit_set():
+    from models.digits import digit_images
+
+    images, _ = digit_images()
+    return images[np.random.default_rng(0).choice(len(images), 200, replace=False)][..., None]
+
+
+def test_fgsm_and_pgd_equal_torchattacks_on_the_digits_network(build_reference, digit_set):
+    torch = pytest.importorskip("torch")
+    torchattacks = pytest.importorskip("torchattacks")
+    ref = build_reference("digits")
+    model = onnxviz.load(ref.path)
+    x = torch.tensor(digit_set.transpose(0, 3, 1, 2))
+    ours = onnxviz.attack(model, digit_set, "fgsm", eps=8 / 255, progress=False)
+    labels = torch.tensor(ours.labels)
+    theirs = torchattacks.FGSM(ref.net.eval(), eps=8 / 255)(x, labels).numpy().transpose(0, 2, 3, 1)
+    np.testing.assert_array_equal(ours.adversarial, theirs)  # every pixel, bit for bit
+    ours = onnxviz.attack(model, digit_set, "pgd", eps=8 / 255, random_start=False, progress=False)
+    adv = torchattacks.PGD(ref.net.eval(), eps=8 / 255, alpha=2 / 255, steps=10, random_start=False)(x, labels)
+    np.testing.assert_array_equal(ours.adversarial, adv.numpy().transpose(0, 2, 3, 1))
+    for norm, eps, make in (("linf", 4 / 255, torchattacks.PGD), ("linf", 8 / 255, torchattacks.PGD),
+                            ("l2", 0.5, torchattacks.PGDL2), ("l2", 1.0, torchattacks.PGDL2)):
+        ours = onnxviz.attack(model, digit_set, "pgd", eps=eps, norm=norm, steps=10, progress=False)
+        torch.manual_seed(0)
+        adv = make(ref.net.eval(), eps=eps, alpha=eps / (4 if norm == "linf" else 5), steps=10)(x, labels)
+        with torch.no_grad():
+            rate = float((ref.net(adv).argmax(dim=1) != labels).float().mean())
+        assert 0.05 < ours.success_rate < 0.95  # a budget where the comparison means something
+        assert abs(ours.success_rate - rate) <= 0.02, (norm, eps, ours.success_rate, rate)
+
+
+def test_fgsm_equals_torchattacks_through_imagenet_normalization(build_reference, photos):
+    torch = pytest.importorskip("torch")
+    torchattacks = pytest.importorskip("torchattacks")
+    ref = build_reference("resnet18_legacy")
+    ours = onnxviz.attack(ref.path, photos[:2], "fgsm", eps=2 / 255, progress=False)
+    mean, std = (torch.tensor(v).reshape(1, 3, 1, 1) for v in ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]))
+
+    class Normalized(torch.nn.Module):
+        def forward(self, images):
+            return ref.net((images - mean) / std)
+
+    attack = torchattacks.FGSM(Normalized().eval(), eps=2 / 255)
+    x = torch.tensor(ours.images.transpose(0, 3, 1, 2))
+    theirs = attack(x, torch.tensor(ours.labels)).numpy().transpose(0, 2, 3, 1)
+    same = np.isclose(ours.adversarial, theirs, atol=1e-6)
+    assert same.mean() >= 0.999, same.mean()  # a random-weight net: a few gradients sit at rounding level
+
+
+def test_transfer_to_the_same_network_from_another_exporter(build_reference, photos):
+    legacy, dynamo = build_reference("resnet18_legacy"), build_reference("resnet18_dynamo")
+    result = onnxviz.attack(legacy.path, photos[:2], "pgd", eps=4 / 255, progress=False,
+                            transfer_to=[dynamo.path])
+    assert result.success.all()
+    (transfer,) = result.transfers
+    assert transfer.model_name == "resnet18_dynamo" and transfer.rate == 1.0
+    np.testing.assert_array_equal(transfer.before, result.predictions_before)
+
+
+def test_nhwc_softmax_model_attacks_the_logits(build_reference):
+    ref = build_reference("tiny_nhwc")
+    images = np.random.default_rng(0).uniform(0, 1, (3, 16, 16, 3)).astype(np.float32)
+    result = onnxviz.attack(ref.path, images, "pgd", eps=0.1, progress=False)
+    assert result.logits_before.shape == (3, 4)
+    assert not np.allclose(result.logits_before.sum(axis=1), 1)  # logits behind the Softmax, not probabilities
+    assert (result.linf <= 0.1 + 1e-6).all()
+
+
+def test_result_saves_figure_arrays_and_json_with_class_names(digits, tmp_path):
+    model, images = digits
+    names = [f"digit {k}" for k in range(10)]
+    result = onnxviz.attack(model, images[:2], "square", eps=0.3, max_queries=100, class_names=names,
+                            progress=False)
+    written = {p.name for p in result.save(tmp_path)}
+    assert written == {"attack.png", "adversarial_0.png", "adversarial_1.png", "result.npz", "result.json"}
+    data = json.loads((tmp_path / "result.json").read_text())
+    assert data["method"] == "square" and data["images"][0]["before"][0][0] == "0 digit 0"
+    assert set(data["images"][0]) >= {"before", "after", "success", "linf", "l2", "queries"}
+    np.testing.assert_array_equal(np.load(tmp_path / "result.npz")["adversarial"], result.adversarial)
+    assert result.figure().shape[1] > 3 * 224
+    assert "fooled" in result.summary() or "resisted" in result.summary()
+
+
+def test_class_names_from_metadata_and_files(tmp_path):
+    from onnxviz.attacks.classnames import class_names
+
+    assert class_names(None, {"names": "{0: 'cat', 1: 'dog'}"}) == ["cat", "dog"]
+    assert class_names(None, {"labels": '["a", "b"]'}) == ["a", "b"]
+    assert class_names(None, {"author": "me"}) is None
+    path = tmp_path / "labels.txt"
+    path.write_text("tench\ngoldfish\n")
+    assert class_names(path, {}) == ["tench", "goldfish"]
+    path.write_text("")
+    with pytest.raises(onnxviz.OptionError, match="no class names"):
+        class_names(path, {})
+
+
+def test_bad_requests_are_clear(digits):
+    model, images = digits
+    with pytest.raises(onnxviz.MethodError, match="is not an attack"):
+        onnxviz.attack(model, images, "gradcam")
+    with pytest.raises(onnxviz.MethodError, match="is an attack"):
+        onnxviz.explain(model, images, "fgsm")
+    with pytest.raises(onnxviz.OptionError, match="has no option 'eps'"):
+        onnxviz.attack(model, images, "one_pixel", eps=0.1)
+    with pytest.raises(onnxviz.TargetError, match="out of range"):
+        onnxviz.attack(model, images, "fgsm", target=10)
+    with pytest.raises(onnxviz.ImageError, match=r"in \[0, 1\]"):
+        onnxviz.attack(model, np.full((32, 32, 1), 255.0, np.float32), "fgsm")
+    with pytest.raises(onnxviz.OnnxvizError, match="3 targets given for 4 images"):
+        onnxviz.attack(model, images, "fgsm", target=[1, 2, 3])
+
+
+def test_cli_attack_writes_the_figure_and_reports_each_image(tmp_path):
+    image = str(demo_model_path().parent / "digit_3.png")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["attack", str(demo_model_path()), image, "-m", "square", "--eps", "64/255",
+                                      "--max-queries", "200", "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "digit_3.png: 3" in result.output and "square: 1/1 fooled" in result.output
+    assert (out / "attack.png").is_file() and (out / "result.json").is_file()
+    bad = CliRunner().invoke(cli, ["attack", str(demo_model_path()), image, "-m", "occlusion"])
+    assert bad.exit_code == 1 and "is not an attack; choose one of: fgsm" in bad.output
+    bad = CliRunner().invoke(cli, ["attack", str(demo_model_path()), image, "--target", "three"])
+    assert bad.exit_code == 1 and "--target takes a class index" in bad.output
+
+
+def test_black_box_attacks_run_without_torch_and_white_box_ones_say_how_to_install():
+    from tests.test_bad_input import _without_torch
+
+    code = ("import onnxviz; from onnxviz.demo import demo_model_path, demo_images; "
+            "r = onnxviz.attack(demo_model_path(), demo_images()[:1], 'square', eps=0.3, max_queries=50, "
+            "progress=False); print('square', r.backend, r.queries.tolist())")
+    done = _without_torch(code)
+    assert done.returncode == 0, done.stderr
+    assert "square onnxruntime [" in done.stdout
+    refused = _without_torch(code.replace("'square', eps=0.3, max_queries=50", "'fgsm'"))
+    assert refused.returncode == 1 and 'pip install "onnxviz[torch]"' in refused.stderr
