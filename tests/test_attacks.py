@@ -242,8 +242,10 @@ def test_class_names_from_metadata_and_files(tmp_path):
         class_names(path, {})
 
 
-def test_bad_requests_are_clear(digits):
+def test_bad_requests_are_clear(digits, build_reference):
     model, images = digits
+    with pytest.raises(onnxviz.ModelError, match=r"attacks need a classifier: output .* not \(N, classes\)"):
+        onnxviz.attack(build_reference("tiny_seg").path, np.zeros((32, 32, 3), np.float32), "fgsm")
     with pytest.raises(onnxviz.MethodError, match="is not an attack"):
         onnxviz.attack(model, images, "gradcam")
     with pytest.raises(onnxviz.MethodError, match="is an attack"):

@@ -11,7 +11,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..backends.batching import run_batched
-from ..errors import MethodError
+from ..errors import MethodError, ModelError
 from ..estimate import Estimator, estimate_gradient
 from ..model import Model
 from ..preprocess import Preprocessing
@@ -23,7 +23,9 @@ def class_scores(model: Model, images: np.ndarray, pre: Preprocessing, tensor: s
     x = pre.apply(images).astype(model.input.dtype)
     run = model.ort.run
     (z,) = run_batched(lambda xb: run(xb, (tensor,)), (x,), batch_size, model.input.fixed_batch)
-    return z.reshape(len(z), -1).astype(np.float32)
+    if z.ndim != 2:
+        raise ModelError(f"attacks need a classifier: output {tensor!r} has shape {z.shape}, not (N, classes)")
+    return z.astype(np.float32)
 
 
 class QueryBudgetError(MethodError):
