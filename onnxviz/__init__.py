@@ -20,6 +20,7 @@ from .model import Model, load
 from .options import option
 from .preprocess import Preprocessing
 from .registry import register
+from .synthesis import Synthesis, SynthesisResult, synthesize
 from .targets import Target
 
 __version__ = "0.1.0"
@@ -42,6 +43,8 @@ __all__ = [
     "OptionError",
     "Oracle",
     "Preprocessing",
+    "Synthesis",
+    "SynthesisResult",
     "Target",
     "TargetError",
     "__version__",
@@ -52,4 +55,5 @@ __all__ = [
     "methods",
     "option",
     "register",
+    "synthesize",
 ]

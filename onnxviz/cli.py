@@ -9,6 +9,7 @@ import click
 
 from . import api, registry
 from .cli_attack import attack_command
+from .cli_synthesize import synthesize_command
 from .errors import OnnxvizError, OptionError
 from .estimate import Estimator
 from .model import DEFAULT_PARITY_TOLERANCE, Model, load
@@ -42,6 +43,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       onnxviz methods [NAME]                         what can explain it, with options
       onnxviz explain model.onnx cat.jpg -m gradcam  heatmaps in out/
       onnxviz attack model.onnx cat.jpg -m pgd       adversarial example in out/
+      onnxviz synthesize model.onnx --objective class:3   what the model wants to see
     """
     ctx.obj = {"debug": debug}
 
@@ -298,6 +300,7 @@ def demo(out: str, quiet: bool) -> None:
 
 
 cli.add_command(attack_command(model_options, _preprocessing))
+cli.add_command(synthesize_command(model_options))
 
 
 def main() -> None:

@@ -55,8 +55,9 @@ def validate(cls: object, where: str) -> type[Method]:
         raise MethodError(f"{where}: family {cls.family!r} is not one of {', '.join(FAMILIES)}")
     if cls.requires not in ("forward", "gradients") or cls.output not in ("pixels", "map", "image"):
         raise MethodError(f"{where}: requires must be forward|gradients and output pixels|map|image")
-    if (cls.family == "attack") != (cls.output == "image"):
-        raise MethodError(f"{where}: attacks (and only attacks) return images: subclass onnxviz.Attack")
+    if (cls.family in ("attack", "synthesis")) != (cls.output == "image"):
+        raise MethodError(f"{where}: attacks and synthesis methods (and only they) return images: subclass "
+                          "onnxviz.Attack or onnxviz.Synthesis")
     return cls
 
 

@@ -1,0 +1,160 @@
+"""Synthesis: priors and Gram matrices exactly, objectives that rise, inversions that match, a class
+visualization the model recognizes, determinism, the graph cut, results and the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import onnxviz
+from onnxviz.cli import cli
+from onnxviz.demo import demo_images, demo_model_path
+
+torch = pytest.importorskip("torch")
+
+RELU = "/features/features.4/Relu_output_0"  # second conv block of the digits CNN
+
+
+@pytest.fixture(scope="module")
+def model():
+    return onnxviz.load(demo_model_path())
+
+
+def test_priors_are_exact_on_tiny_arrays():
+    from onnxviz.synthesis.regularizers import l1, l2, penalty, tv
+
+    x = np.array([[[[0.0, 0.5], [1.0, 0.25]]]], np.float32)  # (1, 1, 2, 2)
+    assert l1(x)[0] == pytest.approx(1.75 / 4)
+    assert l2(x)[0] == pytest.approx((0.25 + 1 + 0.0625) / 4)
+    # vertical |1-0|, |0.25-0.5| over 2 values; horizontal |0.5-0|, |0.25-1| over 2 values
+    assert tv(x)[0] == pytest.approx((1 + 0.25) / 2 + (0.5 + 0.75) / 2)
+    t = torch.tensor(x)
+    assert float(penalty(t, 2.0, 0.0, 3.0)[0]) == pytest.approx(2 * 1.75 / 4 + 3 * 1.25)
+
+
+def test_gram_matrices_equal_numpy():
+    from onnxviz.synthesis.style import gram
+
+    f = np.random.default_rng(0).standard_normal((2, 4, 3, 5)).astype(np.float32)
+    flat = f.reshape(2, 4, 15)
+    expected = np.einsum("bik,bjk->bij", flat, flat) / (4 * 15)
+    np.testing.assert_allclose(gram(torch.tensor(f)).numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_class_visualization_is_classified_as_that_class(model):
+    result = onnxviz.synthesize(model, "maximize", "class:0-9", progress=False)
+    assert result.images.shape == (10, 32, 32, 1) and result.captions[3] == "class 3"
+    x = onnxviz.load_image(list(result.images), model)
+    predicted = onnxviz.explain(model, x, "occlusion", window=(32,), progress=False).predictions
+    assert predicted.tolist() == list(range(10))
+    assert (result.history[:, -10:].mean(axis=1) > result.history[:, :10].mean(axis=1)).all()
+
+
+def test_the_objective_rises_for_channels_neurons_and_mixes(model):
+    for spec in (f"{RELU}:5", f"{RELU}:5:8:8", f"class:2 - 0.5 * {RELU}:1", "conv:-1:3"):
+        result = onnxviz.synthesize(model, "maximize", spec, steps=60, param="pixel", progress=False)
+        first, last = result.history[0, :5].mean(), result.history[0, -5:].mean()
+        assert last > first + 1e-3, (spec, first, last)
+
+
+def test_seeded_runs_are_deterministic(model):
+    a = onnxviz.synthesize(model, "maximize", f"{RELU}:0-3", steps=20, seed=1, progress=False)
+    b = onnxviz.synthesize(model, "maximize", f"{RELU}:0-3", steps=20, seed=1, progress=False)
+    c = onnxviz.synthesize(model, "maximize", f"{RELU}:0-3", steps=20, seed=2, progress=False)
+    np.testing.assert_array_equal(a.images, b.images)
+    assert not np.array_equal(a.images, c.images)
+
+
+def test_inversion_reduces_the_activation_distance_by_90_percent(model):
+    result = onnxviz.synthesize(model, "invert", layer=RELU, images=demo_images()[:2], steps=200, progress=False)
+    assert min(result.extras["reduction"]) >= 0.9, result.extras
+
+
+def test_deepdream_raises_the_layer_energy_and_keeps_the_size(model):
+    result = onnxviz.synthesize(model, "deepdream", images=demo_images()[:1], steps=5, octaves=2, progress=False)
+    assert result.images.shape == (1, 32, 32, 1)
+    assert result.history[0, -1] > result.history[0, 0]
+
+
+def test_style_transfer_moves_the_gram_matrices_towards_the_style(model):
+    from onnxviz.synthesis.engine import Engine
+    from onnxviz.synthesis.style import default_layers, gram
+
+    content, style = demo_images()[1], demo_images()[3]
+    result = onnxviz.synthesize(model, "style_transfer", images=[content], style=style, steps=40, progress=False)
+    assert result.history[0, -1] < result.history[0, 0]
+    engine = Engine(model, model.preprocessing)
+    layers = tuple(default_layers(model)[0])
+
+    def grams(images):
+        t = torch.tensor(np.stack(images)).permute(0, 3, 1, 2)
+        with torch.no_grad():
+            return [gram(a) for a in engine.tensors(t, layers)]
+
+    from onnxviz.attacks.run import read_images
+
+    (c_img, s_img), _ = read_images([content, style], model)
+    goal = grams([s_img])
+    before = sum(float((g - s).pow(2).sum()) for g, s in zip(grams([c_img]), goal, strict=True))
+    after = sum(float((g - s).pow(2).sum()) for g, s in zip(grams([result.images[0]]), goal, strict=True))
+    assert after < 0.5 * before
+
+
+def test_shape_texture_probe_counts_every_pair(model):
+    result = onnxviz.synthesize(model, "shape_texture", images=demo_images(), pairs=3, steps=10, progress=False)
+    extras = result.extras
+    assert len(result.images) == 3 == len(extras["pairs"])
+    assert extras["shape_decisions"] + extras["texture_decisions"] + extras["other_decisions"] == 3
+    assert 0 <= extras["shape_share"] <= 1 or np.isnan(extras["shape_share"])
+
+
+def test_objectives_only_compute_up_to_the_deepest_layer(model):
+    backend = model.gradient_backend()
+    early = len(list(backend.view(("/features/features.1/Relu_output_0",)).graph.nodes))
+    full = len(list(backend.view((model.outputs[0],)).graph.nodes))
+    assert early < full / 2
+
+
+def test_nhwc_models_take_channel_objectives(build_reference):
+    ref = build_reference("tiny_nhwc")
+    nhwc = onnxviz.load(ref.path)
+    layer = [layer for layer in nhwc.layers if layer.op_type == "Relu" and layer.spatial][-1]
+    result = onnxviz.synthesize(nhwc, "maximize", f"{layer.name}:0-1", steps=30, progress=False)
+    assert result.images.shape == (2, 16, 16, 3)
+    assert (result.history[:, -5:].mean(axis=1) > result.history[:, :5].mean(axis=1)).all()
+
+
+def test_bad_objectives_and_requests_are_clear(model):
+    for spec, message in (("nope:3", "bad objective term"), (f"{RELU}:9-2", "the end comes before"),
+                          (f"{RELU}:0-3 + class:0-9", "only one term"), ("class:12", "only 10 classes"),
+                          (f"{RELU}:999", "only 32 channels"), (f"{RELU}:0:99:0", "outside the layer"),
+                          ("x*class:1", "bad weight")):
+        with pytest.raises(onnxviz.OptionError, match=message):
+            onnxviz.synthesize(model, "maximize", spec, steps=1, progress=False)
+    with pytest.raises(onnxviz.OnnxvizError, match="needs at least 1 image"):
+        onnxviz.synthesize(model, "invert", progress=False)
+    with pytest.raises(onnxviz.MethodError, match="makes images"):
+        onnxviz.explain(model, demo_images()[:1], "maximize")
+    with pytest.raises(onnxviz.OptionError, match="needs a style image"):
+        onnxviz.synthesize(model, "style_transfer", images=demo_images()[:1], steps=1, progress=False)
+
+
+def test_result_saves_grid_gif_and_json(model, tmp_path):
+    from PIL import Image
+
+    result = onnxviz.synthesize(model, "maximize", "class:1-2", steps=12, frames=4, progress=False)
+    names = {p.name for p in result.save(tmp_path)}
+    assert names == {"synthesis.png", "image_0.png", "image_1.png", "synthesis.gif", "result.json"}
+    with Image.open(tmp_path / "synthesis.gif") as gif:
+        assert gif.n_frames == 5  # 4 snapshots and the final image
+
+
+def test_cli_synthesize(tmp_path):
+    out = tmp_path / "out"
+    run = CliRunner().invoke(cli, ["synthesize", str(demo_model_path()), "--objective", "class:3", "--steps", "30",
+                                   "--out", str(out), "-q"])
+    assert run.exit_code == 0, run.output
+    assert "class 3:" in run.output and (out / "synthesis.png").is_file()
+    bad = CliRunner().invoke(cli, ["synthesize", str(demo_model_path()), "-m", "gradcam"])
+    assert bad.exit_code == 1 and "is not a synthesis method; choose one of: deepdream" in bad.output
