@@ -89,6 +89,7 @@ def stylize(engine, content, style, opts: StyleOptions, desc: str = "style"):
                 loss.sum().backward()
                 optimizer.step()
                 history.append(loss.detach().cpu().numpy())
+                bar.set_postfix(loss=f"{float(history[-1].mean()):.4g}", refresh=False)
                 bar.update()
         else:
             optimizer = torch.optim.LBFGS(image.parameters(), lr=1, max_iter=opts.steps, history_size=20,
@@ -99,6 +100,7 @@ def stylize(engine, content, style, opts: StyleOptions, desc: str = "style"):
                 loss = loss_of()
                 loss.sum().backward()
                 history.append(loss.detach().cpu().numpy())
+                bar.set_postfix(loss=f"{float(history[-1].mean()):.4g}", refresh=False)
                 bar.update()
                 return loss.sum()
 
