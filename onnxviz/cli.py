@@ -9,6 +9,7 @@ import click
 
 from . import api, registry
 from .cli_attack import attack_command
+from .cli_inspect import inspect_group
 from .cli_synthesize import synthesize_command
 from .errors import OnnxvizError, OptionError
 from .estimate import Estimator
@@ -44,6 +45,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       onnxviz explain model.onnx cat.jpg -m gradcam  heatmaps in out/
       onnxviz attack model.onnx cat.jpg -m pgd       adversarial example in out/
       onnxviz synthesize model.onnx --objective class:3   what the model wants to see
+      onnxviz inspect kernels model.onnx             conv weights and statistics
     """
     ctx.obj = {"debug": debug}
 
@@ -72,8 +74,10 @@ def _shape(shape: tuple) -> str:
 @cli.command(short_help="Describe a model: inputs, layout, softmax tail, torch parity.")
 @click.argument("model")
 @click.option("--no-torch", is_flag=True, help="Skip the PyTorch conversion and parity check.")
+@click.option("--layers", "layers_table", is_flag=True,
+              help="Also list the layers with weights or pooling: shape, parameters, FLOPs, receptive field.")
 @model_options
-def info(model: Model, no_torch: bool) -> None:
+def info(model: Model, no_torch: bool, layers_table: bool) -> None:
     """Inputs, outputs, layout, opset, producer, softmax tail, and torch conversion + parity."""
     spec = model.input
     batch = f"fixed at {spec.fixed_batch} (larger batches are split)" if spec.fixed_batch else "dynamic"
@@ -94,6 +98,10 @@ def info(model: Model, no_torch: bool) -> None:
     colour = "grey" if pre.channels == 1 else pre.channel_order
     rows.append(("preprocess", f"mean {pre.mean} std {pre.std} scale {pre.scale} {colour} "
                                f"size {model.input_size[0]}x{model.input_size[1]}"))
+    from .inspect.summary import human, summarize, totals
+
+    params, flops = totals(model)
+    rows.append(("size", f"{human(params)} parameters, {human(flops)} FLOPs per image (Conv + Gemm/MatMul)"))
     if no_torch:
         rows.append(("torch", "not checked (--no-torch)"))
     else:
@@ -104,6 +112,12 @@ def info(model: Model, no_torch: bool) -> None:
             rows.append(("torch", f"unavailable: {exc}"))
     for key, value in rows:
         click.echo(f"{key:<11}{value}")
+    if layers_table:
+        click.echo(f"\n  {'layer':<48}{'op':<20}{'shape':<22}{'params':>10}{'FLOPs':>10}  receptive field")
+        for row in summarize(model):
+            if row.params or row.flops or row.op_type in ("MaxPool", "AveragePool", "GlobalAveragePool"):
+                click.echo(f"  {row.name[-47:]:<48}{row.op_type:<20}{_shape(row.shape):<22}{human(row.params):>10}"
+                           f"{human(row.flops):>10}  {row.field or '-'}")
 
 
 @cli.command(short_help="List layers (tensor names for --layer); * marks the CAM default.")
@@ -301,6 +315,7 @@ def demo(out: str, quiet: bool) -> None:
 
 cli.add_command(attack_command(model_options, _preprocessing))
 cli.add_command(synthesize_command(model_options))
+cli.add_command(inspect_group(model_options))
 
 
 def main() -> None:

@@ -101,6 +101,14 @@ def test_style_transfer_moves_the_gram_matrices_towards_the_style(model):
     assert after < 0.5 * before
 
 
+def test_style_transfer_on_an_rgb_nhwc_model_with_lbfgs(build_reference):
+    nhwc = onnxviz.load(build_reference("tiny_nhwc").path)
+    rng = np.random.default_rng(0)
+    content, style = rng.uniform(0, 1, (2, 16, 16, 3)).astype(np.float32)
+    result = onnxviz.synthesize(nhwc, "style_transfer", images=[content], style=style, steps=5, progress=False)
+    assert result.images.shape == (1, 16, 16, 3) and result.history[0, -1] <= result.history[0, 0]
+
+
 def test_shape_texture_probe_counts_every_pair(model):
     result = onnxviz.synthesize(model, "shape_texture", images=demo_images(), pairs=3, steps=10, progress=False)
     extras = result.extras

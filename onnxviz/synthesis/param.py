@@ -29,7 +29,7 @@ class PixelImage:
         torch = import_torch()
         c, (h, w) = engine.channels, engine.size
         start = _logit(init) if init is not None else scale * engine.randn(batch, c, h, w)
-        self.param = torch.nn.Parameter(start.clone())
+        self.param = torch.nn.Parameter(start.detach().clone(memory_format=torch.contiguous_format))
 
     def parameters(self) -> list:
         return [self.param]

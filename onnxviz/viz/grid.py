@@ -20,15 +20,17 @@ def _caption(width: int, text: str) -> np.ndarray:
 
 
 def grid(cells: list[list[np.ndarray]], captions: list[list[str]] | None = None, cell: int = 224,
-         pad: int = 4) -> np.ndarray:
-    """Rows of RGB float images -> one RGB float picture; each cell resized to `cell` pixels square and
-    captioned with the matching entry of `captions` (when given)."""
+         pad: int = 4, nearest: bool = False) -> np.ndarray:
+    """Rows of RGB float images -> one RGB float picture; each cell resized to `cell` pixels square (`nearest`:
+    blocky, for kernels and feature maps) and captioned with the matching entry of `captions` (when given)."""
     n_cols = max(len(row) for row in cells)
     height = cell + (CAPTION if captions else 0)
     canvas = np.ones((len(cells) * (height + pad) - pad, n_cols * (cell + pad) - pad, 3), np.float32)
     for r, row in enumerate(cells):
         for c, img in enumerate(row):
-            tile = resize(img.astype(np.float32), cell, cell)
+            img = img.astype(np.float32)
+            tile = (cv2.resize(img, (cell, cell), interpolation=cv2.INTER_NEAREST).reshape(cell, cell, -1)
+                    if nearest else resize(img, cell, cell))
             if captions:
                 tile = np.vstack([_caption(cell, captions[r][c]), tile])
             y, x = r * (height + pad), c * (cell + pad)

@@ -1,0 +1,40 @@
+"""Streaming a folder of images through the model in batches: bounded memory, a progress bar."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..api import load_image
+from ..model import Model
+from ..robustness import find_images
+
+
+def labelled_images(sources: list[str | Path]) -> tuple[list[Path], list[str] | None]:
+    """Image paths under files/folders, and their sub-folder names as labels when the images sit in more
+    than one folder below a given folder (None otherwise)."""
+    paths = find_images(sources)
+    parents = {p.parent for p in paths}
+    return paths, ([p.parent.name for p in paths] if len(parents) > 1 else None)
+
+
+def batches(model: Model, paths: list[Path], tensors: tuple[str, ...], batch_size: int = 32,
+            progress: bool = True, desc: str = "images") -> Iterator[tuple[int, np.ndarray, list[np.ndarray]]]:
+    """(index of the first image, the batch of model inputs, the requested tensors) per batch."""
+    with tqdm(total=len(paths), desc=desc, delay=1.0, leave=False, file=sys.stderr, disable=not progress,
+              unit="image") as bar:
+        for start in range(0, len(paths), batch_size):
+            x = load_image(paths[start : start + batch_size], model)
+            outs = model.ort.run(x, tensors) if not model.input.fixed_batch else _fixed(model, x, tensors)
+            yield start, x, outs
+            bar.update(len(x))
+
+
+def _fixed(model: Model, x: np.ndarray, tensors: tuple[str, ...]) -> list[np.ndarray]:
+    from ..backends.batching import run_batched
+
+    return run_batched(lambda xb: model.ort.run(xb, tensors), (x,), len(x), model.input.fixed_batch)

@@ -1,0 +1,89 @@
+"""Model summary: parameters, a FLOPs estimate and the receptive field of every layer.
+
+FLOPs count multiply-adds twice, for one image: Conv 2 * (C_in / groups) * kH * kW * C_out * H_out * W_out,
+Gemm / MatMul 2 * M * K * N; other ops are not counted (they are a small share of a CNN's work).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from ..model import Model
+from .receptive import Field, receptive_fields
+
+
+@dataclass(frozen=True)
+class LayerSummary:
+    name: str
+    op_type: str
+    shape: tuple
+    params: int
+    flops: int
+    field: Field | None
+
+
+def _numel(dims) -> int:
+    return int(np.prod([d for d in dims], dtype=np.int64)) if len(dims) else 1
+
+
+def _shape_of(name: str, shapes: dict[str, tuple]) -> tuple:
+    return tuple(d if isinstance(d, int) and d > 0 else 1 for d in shapes.get(name, ()))
+
+
+def _flops(node: onnx.NodeProto, shapes: dict[str, tuple], inits: dict[str, tuple]) -> int:
+    out = _shape_of(node.output[0], shapes) if node.output else ()
+    if node.op_type == "Conv" and len(node.input) > 1 and len(out) >= 3:
+        w = inits.get(node.input[1]) or _shape_of(node.input[1], shapes)
+        if len(w) < 3:
+            return 0
+        # w = (C_out, C_in / groups, kH, kW): each output value costs C_in / groups * kH * kW multiply-adds
+        return 2 * _numel(w[1:]) * _numel(out[1:])
+    if node.op_type in ("Gemm", "MatMul") and len(node.input) > 1:
+        a = _shape_of(node.input[0], shapes)
+        b = inits.get(node.input[1]) or _shape_of(node.input[1], shapes)
+        if len(a) < 2 or len(b) < 2 or not out:
+            return 0
+        k = a[-1] if not any(x.name == "transA" and x.i for x in node.attribute) else a[-2]
+        return 2 * k * _numel(out[1:]) if len(out) > 1 else 2 * k * out[0]
+    return 0
+
+
+def summarize(model: Model) -> list[LayerSummary]:
+    """One row per node output, in graph order."""
+    proto = model.proto
+    inits = {i.name: tuple(i.dims) for i in proto.graph.initializer}
+    shapes = {layer.name: layer.shape for layer in model.layers}
+    shapes.update({i.name: tuple(d.dim_value or 1 for d in i.type.tensor_type.shape.dim) for i in proto.graph.input})
+    fields = receptive_fields(proto)
+    rows = []
+    for node in proto.graph.node:
+        params = sum(_numel(inits[i]) for i in node.input if i in inits)
+        if node.op_type == "Constant":
+            params = 0
+        flops = _flops(node, shapes, inits)
+        for out in node.output[:1]:
+            rows.append(LayerSummary(out, node.op_type, shapes.get(out, ()), params, flops, fields.get(out)))
+    return rows
+
+
+def totals(model: Model) -> tuple[int, int]:
+    """(parameters in initializers and Constant nodes, FLOPs estimate per image)."""
+    proto = model.proto
+    params = sum(_numel(i.dims) for i in proto.graph.initializer)
+    for node in proto.graph.node:
+        if node.op_type == "Constant":
+            value = next((a for a in node.attribute if a.name == "value"), None)
+            if value is not None:
+                params += _numel(helper.get_attribute_value(value).dims)
+    return params, sum(row.flops for row in summarize(model))
+
+
+def human(n: float) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.2f}{unit}"
+    return f"{n:g}"
