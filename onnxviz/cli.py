@@ -74,10 +74,11 @@ def _shape(shape: tuple) -> str:
 @cli.command(short_help="Describe a model: inputs, layout, softmax tail, torch parity.")
 @click.argument("model")
 @click.option("--no-torch", is_flag=True, help="Skip the PyTorch conversion and parity check.")
-@click.option("--layers", "layers_table", is_flag=True,
-              help="Also list the layers with weights or pooling: shape, parameters, FLOPs, receptive field.")
+@click.option("--brief", is_flag=True,
+              help="Skip the per-layer table (layers with weights or pooling: shape, parameters, FLOPs, "
+                   "receptive field).")
 @model_options
-def info(model: Model, no_torch: bool, layers_table: bool) -> None:
+def info(model: Model, no_torch: bool, brief: bool) -> None:
     """Inputs, outputs, layout, opset, producer, softmax tail, and torch conversion + parity."""
     spec = model.input
     batch = f"fixed at {spec.fixed_batch} (larger batches are split)" if spec.fixed_batch else "dynamic"
@@ -112,7 +113,7 @@ def info(model: Model, no_torch: bool, layers_table: bool) -> None:
             rows.append(("torch", f"unavailable: {exc}"))
     for key, value in rows:
         click.echo(f"{key:<11}{value}")
-    if layers_table:
+    if not brief:
         click.echo(f"\n  {'layer':<48}{'op':<20}{'shape':<22}{'params':>10}{'FLOPs':>10}  receptive field")
         for row in summarize(model):
             if row.params or row.flops or row.op_type in ("MaxPool", "AveragePool", "GlobalAveragePool"):

@@ -145,7 +145,7 @@ def test_cli_inspect_commands(digit_folder, tmp_path):
         assert (tmp_path / written).is_file()
     page = (tmp_path / "embed.html").read_text()
     assert page.count("<circle") == 24 and "data:image/png;base64," in page
-    info = runner.invoke(cli, ["info", model, "--no-torch", "--layers"])
+    info = runner.invoke(cli, ["info", model, "--no-torch"])
     assert "23.95k parameters" in info.output and "18x18 px, stride 4x4" in info.output
     bad = runner.invoke(cli, ["inspect", "kernels", model, "--layer", "output"])
     assert bad.exit_code == 1 and "is not a Conv output" in bad.output
