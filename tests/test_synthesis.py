@@ -166,3 +166,24 @@ def test_cli_synthesize(tmp_path):
     assert "class 3:" in run.output and (out / "synthesis.png").is_file()
     bad = CliRunner().invoke(cli, ["synthesize", str(demo_model_path()), "-m", "gradcam"])
     assert bad.exit_code == 1 and "is not a synthesis method; choose one of: deepdream" in bad.output
+
+
+def test_a_fixed_batch_model_takes_a_class_range():
+    """A batch-1 export with a constant Reshape (as the dynamo exporter writes) still optimizes 3 images."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w"),
+             numpy_helper.from_array(np.array([1, 4], np.int64), "shape"),
+             numpy_helper.from_array(rng.standard_normal((3, 4)).astype(np.float32), "fc")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"]), helper.make_node("GlobalAveragePool", ["r"], ["g"]),
+             helper.make_node("Reshape", ["g", "shape"], ["flat"]),
+             helper.make_node("Gemm", ["flat", "fc"], ["logits"], transB=1)]
+    graph = helper.make_graph(nodes, "fixed", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 3])], inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    proto.ir_version = 8
+    result = onnxviz.synthesize(onnxviz.load(proto), "maximize", "class:0-2", steps=20, progress=False)
+    assert result.images.shape == (3, 8, 8, 3)
+    assert (result.history[:, -3:].mean(axis=1) > result.history[:, :3].mean(axis=1)).all()

@@ -44,8 +44,22 @@ class Engine:
         return x.permute(0, 2, 3, 1) if self.model.input.layout == "NHWC" else x
 
     def tensors(self, images, names: tuple[str, ...]) -> list:
-        """The named tensors for a batch of images, each channels-first (B, C, ...) whatever its layout."""
-        outs = self.backend.forward(self.model_input(images), tuple(names))
+        """The named tensors for a batch of images, each channels-first (B, C, ...) whatever its layout. A
+        model with a fixed batch gets its batch size at a time (the pieces are joined, gradients flow)."""
+        torch = import_torch()
+        x = self.model_input(images)
+        size = self.model.input.fixed_batch
+        if size and len(x) != size:
+            chunks = []
+            for start in range(0, len(x), size):
+                piece = x[start : start + size]
+                short = size - len(piece)
+                if short:  # pad with copies of the last image, dropped from the outputs below
+                    piece = torch.cat([piece, piece[-1:].expand(short, *piece.shape[1:])])
+                chunks.append([t[: size - short] for t in self.backend.forward(piece, tuple(names))])
+            outs = [torch.cat(parts) for parts in zip(*chunks, strict=True)]
+        else:
+            outs = self.backend.forward(x, tuple(names))
         return [self._channels_first(name, t) for name, t in zip(names, outs, strict=True)]
 
     def _channels_first(self, name: str, t):
