@@ -14,6 +14,7 @@ from .errors import (
     OptionError,
     TargetError,
 )
+from .evaluate import compare
 from .explanation import Explanation
 from .method import Method, MethodOutput
 from .model import Model, load
@@ -49,6 +50,7 @@ __all__ = [
     "TargetError",
     "__version__",
     "attack",
+    "compare",
     "explain",
     "load",
     "load_image",

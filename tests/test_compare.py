@@ -1,0 +1,86 @@
+"""compare: agreement measures against their references, identical files, exports of one network (legacy vs
+dynamo, NHWC vs NCHW), a broken export flagged, different architectures not flagged."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from click.testing import CliRunner
+from onnx import numpy_helper
+
+import onnxviz
+from onnxviz.cli import cli
+from onnxviz.demo import demo_images, demo_model_path
+from onnxviz.evaluate import spearman, ssim, top_iou
+
+
+def test_agreement_measures_equal_their_references():
+    from scipy.stats import spearmanr
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(0)
+    a, b = rng.random((24, 30)), rng.random((24, 30))
+    b = 0.5 * a + 0.5 * b
+    assert spearman(a, b) == pytest.approx(spearmanr(a.ravel(), b.ravel()).statistic)
+    unit_a, unit_b = ((m - m.min()) / np.ptp(m) for m in (a, b))
+    assert ssim(a, b) == pytest.approx(structural_similarity(unit_a, unit_b, data_range=1.0, win_size=7), abs=1e-6)
+    x = np.array([[9.0, 8.0], [1.0, 0.0]])
+    y = np.array([[9.0, 0.0], [8.0, 1.0]])
+    assert top_iou(x, y, percent=50) == pytest.approx(1 / 3)  # {0, 1} vs {0, 2}: 1 shared of 3
+    assert spearman(a, a) == 1.0 and ssim(a, a) == pytest.approx(1.0) and top_iou(a, a) == 1.0
+
+
+def test_two_identical_files_agree_perfectly():
+    path = demo_model_path()
+    result = onnxviz.compare([path, path], demo_images()[:2], ["gradcam", "saliency"], progress=False)
+    (pair,) = result.pairs
+    assert pair.same_network and not pair.export_problem
+    assert pair.max_abs_diff == 0 and pair.top1_agreement == 1.0
+    for scores in pair.methods.values():
+        assert scores == pytest.approx({"spearman": 1.0, "top_iou": 1.0, "ssim": 1.0})
+    assert result.figure().shape[1] > 4 * 192
+
+
+def test_exports_of_one_network_agree(build_reference, photos):
+    legacy, dynamo = build_reference("resnet18_legacy"), build_reference("resnet18_dynamo")
+    result = onnxviz.compare([legacy.path, dynamo.path], photos[:2], ["gradcam"], progress=False)
+    (pair,) = result.pairs
+    assert pair.same_network and not pair.export_problem and pair.top1_agreement == 1.0
+    assert pair.methods["gradcam"]["spearman"] > 0.99 and pair.methods["gradcam"]["ssim"] > 0.95
+
+
+def test_an_nhwc_export_and_an_nchw_export_of_the_same_weights_agree(build_reference, tmp_path):
+    from models.exports import export
+
+    ref = build_reference("tiny_nhwc")  # NHWC input and a Softmax tail, as Keras exports look
+    nchw = export(ref.net, tmp_path / "tiny_nchw.onnx", "legacy", size=16)
+    images = list(np.random.default_rng(1).uniform(0, 1, (3, 16, 16, 3)).astype(np.float32))
+    result = onnxviz.compare([ref.path, nchw], images, ["saliency", "gradcam"], progress=False)
+    (pair,) = result.pairs
+    assert pair.same_network and not pair.export_problem, pair.describe()
+    assert pair.max_abs_diff < 1e-4 and pair.top1_agreement == 1.0
+    assert pair.methods["saliency"]["spearman"] > 0.999
+
+
+def test_a_broken_export_is_flagged_and_other_architectures_are_not(build_reference, tmp_path):
+    proto = onnx.load(demo_model_path())
+    weight = [i for i in proto.graph.initializer if len(i.dims) == 4][-1]
+    w = numpy_helper.to_array(weight) * 1.05  # the last conv 5% off: what a wrong BatchNorm folding does
+    weight.CopyFrom(numpy_helper.from_array(w, weight.name))
+    broken = tmp_path / "digits_broken.onnx"
+    onnx.save(proto, broken)
+    image = str(demo_model_path().parent / "digit_3.png")
+    run = CliRunner().invoke(cli, ["compare", str(demo_model_path()), str(broken), image, "-m", "saliency",
+                                   "--out", str(tmp_path / "out"), "-q"])
+    assert run.exit_code == 2, run.output
+    assert "EXPORT PROBLEM" in run.output and (tmp_path / "out" / "compare.png").is_file()
+    resnet, mobilenet = build_reference("resnet18_legacy"), build_reference("mobilenet_v2_legacy")
+    result = onnxviz.compare([resnet.path, mobilenet.path], [np.full((64, 64, 3), 0.5, np.float32)],
+                             ["saliency"], progress=False)
+    assert not result.pairs[0].same_network and not result.pairs[0].export_problem
+
+
+def test_compare_needs_two_models_and_an_image():
+    run = CliRunner().invoke(cli, ["compare", str(demo_model_path()), "x.png"])
+    assert run.exit_code == 1 and "two or more .onnx models" in run.output
