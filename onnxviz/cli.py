@@ -10,6 +10,7 @@ import click
 from . import api, registry
 from .cli_attack import attack_command
 from .cli_compare import compare_command
+from .cli_evaluate import evaluate_command
 from .cli_inspect import inspect_group
 from .cli_synthesize import synthesize_command
 from .errors import OnnxvizError, OptionError
@@ -319,6 +320,7 @@ cli.add_command(attack_command(model_options, _preprocessing))
 cli.add_command(synthesize_command(model_options))
 cli.add_command(inspect_group(model_options))
 cli.add_command(compare_command)
+cli.add_command(evaluate_command(model_options))
 
 
 def main() -> None:

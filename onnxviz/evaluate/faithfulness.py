@@ -1,0 +1,89 @@
+"""Is an explanation faithful to the model? Deletion and insertion curves (Petsiuk et al. 2018,
+https://arxiv.org/abs/1806.07421): the target's probability as the most important pixels are removed
+(deletion: it should fall fast, low AUC) or revealed on a blurred copy (insertion: it should rise fast, high
+AUC); and the average drop / increase in confidence when the image is masked by its own map (Chattopadhay et
+al. 2018, https://arxiv.org/abs/1710.11063). All on onnxruntime, batched."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..backends.batching import run_batched
+from ..io import resize
+from ..model import Model
+from ..targets import Target, softmax
+
+
+@dataclass(frozen=True)
+class Faithfulness:
+    deletion: np.ndarray  # (N, steps + 1) target probability as pixels are removed
+    insertion: np.ndarray  # (N, steps + 1) as they are revealed
+    deletion_auc: np.ndarray  # (N,) lower is better
+    insertion_auc: np.ndarray  # (N,) higher is better
+    average_drop: float  # percent, lower is better
+    increase: float  # percent of images whose confidence rises, higher is better
+
+
+def _probabilities(model: Model, x: np.ndarray, targets: np.ndarray, batch_size: int) -> np.ndarray:
+    tensor, _ = model.score_tensor(Target())
+    (z,) = run_batched(lambda xb: model.ort.run(xb, (tensor,)), (x,), batch_size, model.input.fixed_batch)
+    return softmax(z.reshape(len(z), -1).astype(np.float64))[np.arange(len(z)), targets]
+
+
+def _blur(x: np.ndarray, layout: str, sigma: float) -> np.ndarray:
+    """Each sample blurred over its spatial axes."""
+    hwc = x.transpose(0, 2, 3, 1) if layout == "NCHW" else x
+    out = np.stack([cv2.GaussianBlur(s, (0, 0), sigma).reshape(s.shape) for s in hwc])
+    return out.transpose(0, 3, 1, 2) if layout == "NCHW" else out
+
+
+def _curves(model, x, maps, targets, steps, batch_size, reveal: bool, blur: bool = True) -> np.ndarray:
+    layout = model.input.layout
+    h, w = maps.shape[1:]
+    base = _blur(x, layout, sigma=max(h, w) / 20) if reveal and blur else np.zeros_like(x)
+    out = np.empty((len(x), steps + 1))
+    for i in range(len(x)):
+        order = np.argsort(-maps[i].ravel(), kind="stable")
+        shown = np.zeros((steps + 1, h * w), np.float32)
+        for t in range(steps + 1):
+            shown[t, order[: round(t / steps * h * w)]] = 1.0
+        shown = shown.reshape(steps + 1, h, w)
+        keep = shown if reveal else 1.0 - shown  # deletion keeps what is not yet removed
+        keep = keep[:, None] if layout == "NCHW" else keep[..., None]
+        batch = (x[i] * keep + base[i] * (1.0 - keep)).astype(x.dtype)
+        out[i] = _probabilities(model, batch, np.full(steps + 1, targets[i]), batch_size)
+    return out
+
+
+def faithfulness(model: Model, x: np.ndarray, maps: np.ndarray, targets, steps: int = 32, batch_size: int = 32,
+                 insert_into: str = "blur") -> Faithfulness:
+    """Scores of (N, H, W) attribution `maps` (any size; resized to the input) for batch `x` and its targets.
+    Deletion replaces pixels by 0 in the model's input space (the dataset mean for mean/std preprocessing);
+    insertion reveals them on a blurred copy (`insert_into="blur"`, as Petsiuk et al.) or on zeros ("zero")."""
+    if insert_into not in ("blur", "zero"):
+        raise ValueError(f"insert_into must be blur or zero, not {insert_into!r}")
+    targets = np.asarray(targets, np.int64)
+    h, w = model.input_size
+    maps = np.stack([resize(m.astype(np.float32), h, w) for m in maps])
+    deletion = _curves(model, x, maps, targets, steps, batch_size, reveal=False)
+    insertion = _curves(model, x, maps, targets, steps, batch_size, reveal=True, blur=insert_into == "blur")
+    fractions = np.linspace(0, 1, steps + 1)
+    # average drop / increase: the image in [0, 1] multiplied by its min-max scaled map
+    pre = model.preprocessing
+    images = pre.invert(x)
+    span = np.ptp(maps.reshape(len(maps), -1), axis=1).reshape(-1, 1, 1)
+    unit = np.where(span > 0, (maps - maps.min(axis=(1, 2), keepdims=True)) / np.where(span > 0, span, 1), 0)
+    masked = pre.apply((images * unit[..., None]).astype(np.float32)).astype(x.dtype)
+    before = _probabilities(model, x, targets, batch_size)
+    after = _probabilities(model, masked, targets, batch_size)
+    drop = float(np.mean(np.maximum(0, before - after) / np.maximum(before, 1e-12)) * 100)
+    increase = float(np.mean(after > before) * 100)
+    return Faithfulness(deletion, insertion, _auc(deletion, fractions), _auc(insertion, fractions), drop, increase)
+
+
+def _auc(curves: np.ndarray, fractions: np.ndarray) -> np.ndarray:
+    """Trapezoid rule over the fraction of pixels, per row."""
+    return ((curves[:, 1:] + curves[:, :-1]) / 2 * np.diff(fractions)).sum(axis=1)
