@@ -82,37 +82,9 @@ def _shape(shape: tuple) -> str:
 @model_options
 def info(model: Model, no_torch: bool, brief: bool) -> None:
     """Inputs, outputs, layout, opset, producer, softmax tail, and torch conversion + parity."""
-    spec = model.input
-    batch = f"fixed at {spec.fixed_batch} (larger batches are split)" if spec.fixed_batch else "dynamic"
-    rows = [
-        ("model", f"{model.source}  (sha256 {model.hash})"),
-        ("producer", model.producer or "unknown"),
-        ("opset", str(model.opset)),
-        ("input", f"{spec.name}  {spec.dtype}  {_shape(spec.shape)}  layout {spec.layout or 'n/a'}  batch {batch}"),
-        ("outputs", ", ".join(model.outputs)),
-        ("graph", model.normalization),
-    ]
-    for out, logits in model.softmax_tails.items():
-        rows.append(("softmax", f"{out} ends in Softmax: targets explain the logits {logits!r} "
-                                "(use softmax:N for probabilities)"))
-    layer = model.default_layer
-    rows.append(("CAM layer", f"{layer.name} ({layer.op_type}, {_shape(layer.shape)})" if layer else "none"))
-    pre = model.preprocessing
-    colour = "grey" if pre.channels == 1 else pre.channel_order
-    rows.append(("preprocess", f"mean {pre.mean} std {pre.std} scale {pre.scale} {colour} "
-                               f"size {model.input_size[0]}x{model.input_size[1]}"))
-    from .inspect.summary import human, summarize, totals
+    from .inspect.summary import facts, human, summarize
 
-    params, flops = totals(model)
-    rows.append(("size", f"{human(params)} parameters, {human(flops)} FLOPs per image (Conv + Gemm/MatMul)"))
-    if no_torch:
-        rows.append(("torch", "not checked (--no-torch)"))
-    else:
-        try:
-            model.torch  # noqa: B018  (converts and measures parity)
-            rows.append(("torch", f"converted; {model.parity}"))
-        except OnnxvizError as exc:
-            rows.append(("torch", f"unavailable: {exc}"))
+    rows = facts(model, with_torch=not no_torch)
     for key, value in rows:
         click.echo(f"{key:<11}{value}")
     if not brief:

@@ -87,3 +87,43 @@ def human(n: float) -> str:
         if abs(n) >= size:
             return f"{n / size:.2f}{unit}"
     return f"{n:g}"
+
+
+def _shape(shape: tuple) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]" if shape else "?"
+
+
+def facts(model: Model, with_torch: bool = True) -> list[tuple[str, str]]:
+    """What `onnxviz info` and the HTML report say about a model: (key, value) rows."""
+    from ..errors import OnnxvizError
+
+    spec = model.input
+    batch = f"fixed at {spec.fixed_batch} (larger batches are split)" if spec.fixed_batch else "dynamic"
+    rows = [
+        ("model", f"{model.source}  (sha256 {model.hash})"),
+        ("producer", model.producer or "unknown"),
+        ("opset", str(model.opset)),
+        ("input", f"{spec.name}  {spec.dtype}  {_shape(spec.shape)}  layout {spec.layout or 'n/a'}  batch {batch}"),
+        ("outputs", ", ".join(model.outputs)),
+        ("graph", model.normalization),
+    ]
+    for out, logits in model.softmax_tails.items():
+        rows.append(("softmax", f"{out} ends in Softmax: targets explain the logits {logits!r} "
+                                "(use softmax:N for probabilities)"))
+    layer = model.default_layer
+    rows.append(("CAM layer", f"{layer.name} ({layer.op_type}, {_shape(layer.shape)})" if layer else "none"))
+    pre = model.preprocessing
+    colour = "grey" if pre.channels == 1 else pre.channel_order
+    rows.append(("preprocess", f"mean {pre.mean} std {pre.std} scale {pre.scale} {colour} "
+                               f"size {model.input_size[0]}x{model.input_size[1]}"))
+    params, flops = totals(model)
+    rows.append(("size", f"{human(params)} parameters, {human(flops)} FLOPs per image (Conv + Gemm/MatMul)"))
+    if not with_torch:
+        rows.append(("torch", "not checked (--no-torch)"))
+        return rows
+    try:
+        model.torch  # noqa: B018  (converts and measures parity)
+        rows.append(("torch", f"converted; {model.parity}"))
+    except OnnxvizError as exc:
+        rows.append(("torch", f"unavailable: {exc}"))
+    return rows
