@@ -15,6 +15,7 @@ from .cli_inspect import inspect_group
 from .cli_synthesize import synthesize_command
 from .errors import OnnxvizError, OptionError
 from .estimate import Estimator
+from .inspect.summary import shape_text
 from .model import DEFAULT_PARITY_TOLERANCE, Model, load
 from .preprocess import PRESETS, Preprocessing
 from .targets import Target
@@ -69,10 +70,6 @@ def model_options(fn):
     return wrapper
 
 
-def _shape(shape: tuple) -> str:
-    return "[" + ", ".join(str(d) for d in shape) + "]" if shape else "?"
-
-
 @cli.command(short_help="Describe a model: inputs, layout, softmax tail, torch parity.")
 @click.argument("model")
 @click.option("--no-torch", is_flag=True, help="Skip the PyTorch conversion and parity check.")
@@ -91,7 +88,7 @@ def info(model: Model, no_torch: bool, brief: bool) -> None:
         click.echo(f"\n  {'layer':<48}{'op':<20}{'shape':<22}{'params':>10}{'FLOPs':>10}  receptive field")
         for row in summarize(model):
             if row.params or row.flops or row.op_type in ("MaxPool", "AveragePool", "GlobalAveragePool"):
-                click.echo(f"  {row.name[-47:]:<48}{row.op_type:<20}{_shape(row.shape):<22}{human(row.params):>10}"
+                click.echo(f"  {row.name[-47:]:<48}{row.op_type:<20}{shape_text(row.shape):<22}{human(row.params):>10}"
                            f"{human(row.flops):>10}  {row.field or '-'}")
 
 
@@ -107,7 +104,7 @@ def layers(model: Model, spatial: bool) -> None:
     click.echo(f"  {'tensor':<{width}}  {'op':<20}shape")
     for layer in shown:
         mark = "*" if layer.name == default else " "
-        click.echo(f"{mark} {layer.name:<{width}}  {layer.op_type:<20}{_shape(layer.shape)}")
+        click.echo(f"{mark} {layer.name:<{width}}  {layer.op_type:<20}{shape_text(layer.shape)}")
     if default:
         click.echo("\n* default layer for CAM methods (--layer auto); --layer also takes node names and last_conv")
 
@@ -275,6 +272,30 @@ def robustness(model: Model, images, labels_from_folders, target, levels, seed, 
     click.echo(f"wrote {', '.join(str(p) for p in written)} ({len(paths)} images, {result.accuracy_kind})")
 
 
+@cli.command("report", short_help="One self-contained HTML page: predictions, overlays, metrics, model facts.")
+@click.argument("model")
+@click.argument("images", nargs=-1, required=True)
+@click.option("-m", "--method", "method_names", multiple=True, default=("gradcam", "occlusion"), show_default=True,
+              help="Method (repeat for several).")
+@click.option("-o", "--option", "options", nargs=2, multiple=True, metavar="KEY VALUE",
+              help="Method option, e.g. -o occlusion.window 8.")
+@click.option("--no-metrics", is_flag=True, help="Skip deletion / insertion AUC and average drop.")
+@click.option("--labels", "labels_file", type=click.Path(exists=True, dir_okay=False),
+              help="Class names, one per line or a JSON list (default: the model's metadata, if any).")
+@click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False))
+@click.option("--quiet", "-q", is_flag=True)
+@model_options
+def report_command(model: Model, images, method_names, options, no_metrics, labels_file, out, quiet) -> None:
+    """Explain IMAGES with every method and write report.html: the model's facts, top-5 predictions, each
+    method's overlay, and the faithfulness metrics; images embedded, nothing else needed to view it."""
+    from .report import report
+
+    names = list(dict.fromkeys(method_names))
+    path = report(model, list(images), names, out, metrics=not no_metrics, options=_route_options(options, names),
+                  class_names=labels_file, progress=not quiet)
+    click.echo(f"wrote {path}")
+
+
 @cli.command(short_help="Offline demo: bundled model and images -> out/index.html.")
 @click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
@@ -285,7 +306,8 @@ def demo(out: str, quiet: bool) -> None:
     written, notes = run_demo(out, progress=not quiet)
     for note in notes:
         click.echo(f"note: {note}", err=True)
-    click.echo(f"wrote {len(written)} files to {out}/; open {Path(out) / 'index.html'}")
+    click.echo(f"wrote {len(written)} files to {out}/; open {Path(out) / 'index.html'} or "
+               f"{Path(out) / 'report.html'}")
 
 
 cli.add_command(attack_command(model_options, _preprocessing))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .api import explain, load_image, prepare
 from .model import load
+from .report import report
 from .viz.report import write_run
 
 DEMO_OPTIONS = {"occlusion": {"window": (6,), "stride": (2,)}}
@@ -46,4 +47,5 @@ def run_demo(out: str | Path, progress: bool = True) -> tuple[list[Path], list[s
         prepared = prepare(model, name, options=DEMO_OPTIONS.get(name))
         explanations.append(explain(model, x, name, progress=progress, prepared=prepared))
     written = write_run(out, explanations, [p.name for p in images], model.name)
+    written.append(report(model, images, methods, out, options=DEMO_OPTIONS, progress=progress))
     return written, notes

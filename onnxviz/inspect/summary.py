@@ -89,7 +89,7 @@ def human(n: float) -> str:
     return f"{n:g}"
 
 
-def _shape(shape: tuple) -> str:
+def shape_text(shape: tuple) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]" if shape else "?"
 
 
@@ -103,7 +103,7 @@ def facts(model: Model, with_torch: bool = True) -> list[tuple[str, str]]:
         ("model", f"{model.source}  (sha256 {model.hash})"),
         ("producer", model.producer or "unknown"),
         ("opset", str(model.opset)),
-        ("input", f"{spec.name}  {spec.dtype}  {_shape(spec.shape)}  layout {spec.layout or 'n/a'}  batch {batch}"),
+        ("input", f"{spec.name}  {spec.dtype}  {shape_text(spec.shape)}  layout {spec.layout or 'n/a'}  batch {batch}"),
         ("outputs", ", ".join(model.outputs)),
         ("graph", model.normalization),
     ]
@@ -111,7 +111,7 @@ def facts(model: Model, with_torch: bool = True) -> list[tuple[str, str]]:
         rows.append(("softmax", f"{out} ends in Softmax: targets explain the logits {logits!r} "
                                 "(use softmax:N for probabilities)"))
     layer = model.default_layer
-    rows.append(("CAM layer", f"{layer.name} ({layer.op_type}, {_shape(layer.shape)})" if layer else "none"))
+    rows.append(("CAM layer", f"{layer.name} ({layer.op_type}, {shape_text(layer.shape)})" if layer else "none"))
     pre = model.preprocessing
     colour = "grey" if pre.channels == 1 else pre.channel_order
     rows.append(("preprocess", f"mean {pre.mean} std {pre.std} scale {pre.scale} {colour} "

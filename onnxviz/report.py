@@ -1,0 +1,49 @@
+"""onnxviz.report: explain images with several methods and write one self-contained HTML page with the
+model's facts, predictions, every overlay and the faithfulness metrics."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .api import explain, load_image
+from .attacks.classnames import class_names as find_class_names
+from .backends.batching import run_batched
+from .io import write_bytes_atomic
+from .model import Model, load
+from .registry import get
+from .targets import Target
+from .viz.html_report import report_html
+
+
+def report(model: Model | str | os.PathLike, images: Sequence[str | os.PathLike], methods: Sequence[str],
+           out: str | os.PathLike, *, metrics: bool = True, steps: int = 16,
+           options: dict[str, dict[str, Any]] | None = None, class_names: str | os.PathLike | list[str] | None = None,
+           progress: bool = True) -> Path:
+    """Write `out`/report.html and return its path."""
+    from .demo import torch_available
+    from .evaluate.faithfulness import faithfulness
+    from .inspect.summary import facts
+
+    model = model if isinstance(model, Model) else load(model)
+    x = load_image(list(images), model)
+    explanations = [explain(model, x, m, progress=progress, **(options or {}).get(m, {})) for m in methods]
+    tensor, _ = model.score_tensor(Target())
+    (logits,) = run_batched(lambda xb: model.ort.run(xb, (tensor,)), (x,), 32, model.input.fixed_batch)
+    scores = {}
+    if metrics:
+        for ex in explanations:
+            maps = ex.maps()
+            f = faithfulness(model, x, np.abs(maps) if ex.signed else maps, ex.targets, steps)
+            scores[ex.method] = {"deletion AUC (lower is better)": float(f.deletion_auc.mean()),
+                                 "insertion AUC (higher is better)": float(f.insertion_auc.mean()),
+                                 "average drop %": f.average_drop, "increase %": f.increase}
+    needs_torch = any(get(m).requires == "gradients" for m in methods)
+    page = report_html(model.name, facts(model, with_torch=needs_torch and torch_available()), explanations,
+                       [Path(p).name for p in images], logits.reshape(len(x), -1),
+                       find_class_names(class_names, model.metadata), scores)
+    return write_bytes_atomic(Path(out) / "report.html", page.encode())
