@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from scipy.stats import spearmanr
 
 from ..io import resize
 
@@ -17,6 +16,8 @@ def same_size(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Rank correlation of the pixel values (1 when both are constant and equal, 0 when one is constant)."""
+    from scipy.stats import spearmanr  # scipy.stats is slow to import: only when needed
+
     a, b = same_size(a, b)
     if np.ptp(a) == 0 or np.ptp(b) == 0:
         return 1.0 if np.array_equal(a, b) else 0.0
