@@ -84,3 +84,39 @@ def test_a_broken_export_is_flagged_and_other_architectures_are_not(build_refere
 def test_compare_needs_two_models_and_an_image():
     run = CliRunner().invoke(cli, ["compare", str(demo_model_path()), "x.png"])
     assert run.exit_code == 1 and "two or more .onnx models" in run.output
+
+
+DATA = __import__("pathlib").Path(__file__).resolve().parent / "data"
+
+
+def _torch_twin(tmp_path):
+    """The Keras CNN of models/keras_pair.py rebuilt in PyTorch from the same weights, exported NCHW."""
+    torch = pytest.importorskip("torch")
+    from models.exports import export
+
+    w = np.load(DATA / "keras_cnn_weights.npz")
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                              torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                              torch.nn.Flatten(), torch.nn.Linear(16, 5)).eval()
+    with torch.no_grad():
+        for conv, name in ((net[0], "conv1"), (net[3], "conv2")):
+            conv.weight.copy_(torch.tensor(w[f"{name}_kernel"].transpose(3, 2, 0, 1)))  # HWIO -> OIHW
+            conv.bias.copy_(torch.tensor(w[f"{name}_bias"]))
+        net[7].weight.copy_(torch.tensor(w["dense_kernel"].T))
+        net[7].bias.copy_(torch.tensor(w["dense_bias"]))
+    return export(net, tmp_path / "torch_cnn.onnx", "legacy", size=32)
+
+
+def test_a_keras_export_and_a_pytorch_export_of_the_same_weights_agree(tmp_path):
+    keras = onnxviz.load(DATA / "keras_cnn.onnx")  # tf2onnx, NHWC, ends in Softmax
+    probe = np.random.default_rng(1).uniform(0, 1, (2, 32, 32, 3)).astype(np.float32)
+    (logits,) = keras.ort.run(probe, (keras.softmax_tails["probabilities"],))
+    np.testing.assert_allclose(logits, np.load(DATA / "keras_cnn_probe_logits.npy"), atol=1e-5)  # = TensorFlow
+    images = list(np.random.default_rng(2).uniform(0, 1, (3, 32, 32, 3)).astype(np.float32))
+    result = onnxviz.compare([DATA / "keras_cnn.onnx", _torch_twin(tmp_path)], images,
+                             ["saliency", "gradcam", "occlusion"], progress=False, )
+    (pair,) = result.pairs
+    assert pair.same_network and not pair.export_problem, pair.describe()
+    assert pair.max_abs_diff < 1e-4 and pair.top1_agreement == 1.0
+    for method in ("saliency", "gradcam", "occlusion"):
+        assert pair.methods[method]["spearman"] > 0.99, (method, pair.methods[method])

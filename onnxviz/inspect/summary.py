@@ -15,6 +15,8 @@ from onnx import helper
 from ..model import Model
 from .receptive import Field, receptive_fields
 
+FLOATS = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE}
+
 
 @dataclass(frozen=True)
 class LayerSummary:
@@ -55,7 +57,7 @@ def _flops(node: onnx.NodeProto, shapes: dict[str, tuple], inits: dict[str, tupl
 def summarize(model: Model) -> list[LayerSummary]:
     """One row per node output, in graph order."""
     proto = model.proto
-    inits = {i.name: tuple(i.dims) for i in proto.graph.initializer}
+    inits = {i.name: tuple(i.dims) for i in proto.graph.initializer if i.data_type in FLOATS}
     shapes = {layer.name: layer.shape for layer in model.layers}
     shapes.update({i.name: tuple(d.dim_value or 1 for d in i.type.tensor_type.shape.dim) for i in proto.graph.input})
     fields = receptive_fields(proto)
@@ -71,14 +73,15 @@ def summarize(model: Model) -> list[LayerSummary]:
 
 
 def totals(model: Model) -> tuple[int, int]:
-    """(parameters in initializers and Constant nodes, FLOPs estimate per image)."""
+    """(parameters: floating-point initializers and Constant tensors, not integer shapes or axes; FLOPs
+    estimate per image)."""
     proto = model.proto
-    params = sum(_numel(i.dims) for i in proto.graph.initializer)
+    tensors = list(proto.graph.initializer)
     for node in proto.graph.node:
-        if node.op_type == "Constant":
-            value = next((a for a in node.attribute if a.name == "value"), None)
-            if value is not None:
-                params += _numel(helper.get_attribute_value(value).dims)
+        value = next((a for a in node.attribute if a.name == "value"), None) if node.op_type == "Constant" else None
+        if value is not None:
+            tensors.append(helper.get_attribute_value(value))
+    params = sum(_numel(t.dims) for t in tensors if t.data_type in FLOATS)
     return params, sum(row.flops for row in summarize(model))
 
 
