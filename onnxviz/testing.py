@@ -33,6 +33,8 @@ def check_method(method: str | type[Method], /, model: Model | None = None, x: n
     if cls.family == "attack":
         images = demo_images()[:3] if x is None else x
         return check_attack(cls, model, images, atol, **options)
+    if cls.family == "synthesis":
+        return check_synthesis(cls, model, demo_images()[:2], **options)
     x = load_image(demo_images()[:3], model) if x is None else x
     prepared = prepare(model, cls, layer, options)
 
@@ -86,3 +88,32 @@ def check_attack(method: str | type[Method], /, model: Model, images, atol: floa
     _require(np.allclose(adv, singles, atol=atol), f"{cls.name}: a batch differs from its images attacked one by one "
              f"by {np.abs(adv - singles).max():.3g}")
     return {"method": cls.name, "shape": adv.shape, "success": first.success.tolist(), "backend": first.backend}
+
+
+def check_synthesis(method: str | type[Method], /, model: Model, images, objective: str = "class:0",
+                    **options: Any) -> dict[str, Any]:
+    """The synthesis contract: images in [0, 1] of the model's size and channels, a caption and an objective
+    history each, the same twice with one seed. Steps are cut to 3 unless given."""
+    from .synthesis.run import synthesize
+
+    cls = registry.get(method) if isinstance(method, str) else method
+    if "steps" in {f.name for f in fields(cls.Options)}:
+        options.setdefault("steps", 3)
+    kwargs = {"images": images[: max(cls.needs_images, 1)]} if cls.needs_images else {}
+    if cls.name == "style_transfer":
+        kwargs["style"] = images[-1]
+    spec = objective if cls.name == "maximize" else None
+
+    def run():
+        return synthesize(model, cls, spec, seed=0, progress=False, **kwargs, **options)
+
+    first = run()
+    out = first.images
+    h, w = model.input_size
+    _require(out.ndim == 4 and out.shape[1:3] == (h, w) and out.dtype == np.float32,
+             f"{cls.name}: images have shape {out.shape} {out.dtype}, expected (B, {h}, {w}, C) float32")
+    _require(bool(np.isfinite(out).all()) and out.min() >= 0 and out.max() <= 1,
+             f"{cls.name}: images leave [0, 1]")
+    _require(len(first.captions) == len(out) == len(first.history), f"{cls.name}: one caption and history per image")
+    _require(np.allclose(out, run().images, atol=1e-6), f"{cls.name}: two runs with seed 0 differ")
+    return {"method": cls.name, "shape": out.shape}
