@@ -13,7 +13,7 @@ import numpy as np
 
 from . import registry
 from .context import Context
-from .errors import ConversionError, ImageError, MethodError, OnnxvizError, OptionError
+from .errors import ConversionError, ImageError, MethodError, NumericWarning, OnnxvizError, OptionError
 from .estimate import Estimator
 from .explanation import Explanation
 from .io import read_image, resize
@@ -124,10 +124,26 @@ def _validate_output(result: np.ndarray | MethodOutput, cls: type[Method], x: np
         raise MethodError(f"method {cls.name} returned shape {attr.shape}; pixel methods must return {expected}")
     if cls.output == "map" and (attr.ndim != 3 or len(attr) != len(x)):
         raise MethodError(f"method {cls.name} returned shape {attr.shape}; map methods must return (N, h, w)")
-    if not np.isfinite(attr).all():
-        raise MethodError(f"method {cls.name} returned non-finite values")
     out.attributions = attr.astype(np.float32)
     return out
+
+
+def numeric_warnings(attributions: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """NaN / Inf attributions set to 0, and what to tell the user about them and about all-zero maps."""
+    notes = []
+    bad = ~np.isfinite(attributions)
+    if bad.any():
+        notes.append(f"non-finite attribution: {int(bad.sum())} of {bad.size} values were NaN or Inf and are shown "
+                     "as 0 (NaN/Inf in the model's weights or outputs propagate into gradients)")
+        attributions = np.where(bad, 0.0, attributions).astype(np.float32)
+    if not np.isfinite(scores).all():
+        notes.append("non-finite model output: the target score is NaN or Inf for some images")
+    flat = attributions.reshape(len(attributions), -1)
+    zero = [i for i in range(len(flat)) if not flat[i].any()]
+    if zero:
+        notes.append(f"attribution is zero everywhere for image(s) {zero}: the target's score does not change "
+                     "with the input there (dead units, a saturated output, or a constant model)")
+    return attributions, notes
 
 
 def explain(model: Model | str | os.PathLike, x: np.ndarray | ImageSource | Sequence[ImageSource],
@@ -170,7 +186,11 @@ def explain(model: Model | str | os.PathLike, x: np.ndarray | ImageSource | Sequ
     ctx.clean_scores = scores
     prep_time = time.perf_counter() - start
     out = _validate_output(prep.method.explain(ctx, x, prep.opts), cls, x)
-    attributions = out.attributions
+    attributions, notes = numeric_warnings(out.attributions, scores)
+    for note in notes:
+        warnings.warn(f"onnxviz: {cls.name}: {note}", NumericWarning, stacklevel=2)
+    if notes:
+        out.extras.setdefault("warnings", []).extend(notes)
     raw = out.raw
     if cls.output == "map":
         raw = attributions if raw is None else raw

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from pathlib import Path
 
 import click
@@ -13,7 +14,7 @@ from .cli_compare import compare_command
 from .cli_evaluate import evaluate_command
 from .cli_inspect import inspect_group
 from .cli_synthesize import synthesize_command
-from .errors import OnnxvizError, OptionError
+from .errors import NumericWarning, OnnxvizError, OptionError
 from .estimate import Estimator
 from .inspect.summary import shape_text
 from .model import DEFAULT_PARITY_TOLERANCE, Model, load
@@ -213,14 +214,18 @@ def explain(model: Model, images, method_names, options, target, layer, output_n
                 for n in names}
     results = []
     for n in names:
-        ex = api.explain(model, x, n, target=_target(target, output_name), batch_size=batch_size, seed=seed,
-                         progress=not quiet, prepared=prepared[n], preprocessing=pre)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NumericWarning)  # printed below, one line each
+            ex = api.explain(model, x, n, target=_target(target, output_name), batch_size=batch_size, seed=seed,
+                             progress=not quiet, prepared=prepared[n], preprocessing=pre)
         results.append(ex)
         where = f" at {ex.layer}" if ex.layer else ""
         errors = ex.extras.get("relative_completeness_error")
         complete = f", completeness error up to {max(errors):.2%}" if errors else ""
         estimated = f", {ex.extras['gradient']}" if "gradient" in ex.extras else ""
         click.echo(f"{n}: {ex.backend}{where}, {ex.timings['explain_s']:.2f} s{complete}{estimated}", err=True)
+        for note in ex.extras.get("warnings", []):
+            click.echo(f"warning: {n}: {note}", err=True)
     written = write_run(out, results, list(images), model.name, arrays=not no_arrays)
     for i, image in enumerate(images):
         ex = results[0]

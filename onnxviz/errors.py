@@ -47,3 +47,7 @@ def suggest(name: str, choices: Iterable[str], n: int = 3) -> str:
     """' Did you mean: a, b?' for the closest choices, or '' when none is close."""
     close = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.5)
     return f" Did you mean: {', '.join(close)}?" if close else ""
+
+
+class NumericWarning(UserWarning):
+    """NaN / Inf or all-zero attributions, reported next to the result (extras["warnings"])."""

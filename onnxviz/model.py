@@ -129,6 +129,16 @@ def _detect_layout(proto: onnx.ModelProto, name: str, shape: tuple) -> str:
     return "NCHW"
 
 
+def _nonfinite_weights(proto: onnx.ModelProto) -> list[str]:
+    """Names of floating-point initializers holding NaN or Inf."""
+    from onnx import numpy_helper
+
+    floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE}
+    return [i.name for i in proto.graph.initializer
+            if i.data_type in floats and i.data_location != onnx.TensorProto.EXTERNAL
+            and not np.isfinite(numpy_helper.to_array(i)).all()]
+
+
 def _softmax_tails(proto: onnx.ModelProto) -> dict[str, str]:
     """{graph output produced by a class-axis Softmax: the logits tensor feeding it}."""
     producer = {o: n for n in proto.graph.node for o in n.output}
@@ -192,6 +202,11 @@ class Model:
         self.default_layer: Layer | None = default_cam_layer(self.layers)
         self.parity: Parity | None = None
         self.conversion_error: str | None = None
+        self.nonfinite_weights = _nonfinite_weights(self.proto)
+        if self.nonfinite_weights:
+            warnings.warn(f"onnxviz: {self.name} has NaN or Inf in its weights ({', '.join(self.nonfinite_weights[:5])}"
+                          f"{' ...' if len(self.nonfinite_weights) > 5 else ''}): outputs and attributions may be "
+                          "non-finite", stacklevel=3)
 
     def _normalize(self) -> None:
         """Adopt onnxslim's graph only when onnxruntime gives the same outputs on it (it trusts declared shapes)."""

@@ -119,6 +119,8 @@ def facts(model: Model, with_torch: bool = True) -> list[tuple[str, str]]:
     colour = "grey" if pre.channels == 1 else pre.channel_order
     rows.append(("preprocess", f"mean {pre.mean} std {pre.std} scale {pre.scale} {colour} "
                                f"size {model.input_size[0]}x{model.input_size[1]}"))
+    if model.nonfinite_weights:
+        rows.append(("weights", f"NaN or Inf in {', '.join(model.nonfinite_weights[:5])}"))
     params, flops = totals(model)
     rows.append(("size", f"{human(params)} parameters, {human(flops)} FLOPs per image (Conv + Gemm/MatMul)"))
     if not with_torch:
