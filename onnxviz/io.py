@@ -54,9 +54,56 @@ def _bmp_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP" or len(data) < 30:
+        return None
+    chunk = data[12:16]
+    if chunk == b"VP8X":
+        return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
+    if chunk == b"VP8L":
+        bits = int.from_bytes(data[21:25], "little")
+        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    if chunk == b"VP8 ":
+        w, h = struct.unpack("<HH", data[26:30])
+        return w & 0x3FFF, h & 0x3FFF
+    return None
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height tags of the first image directory."""
+    if data[:4] not in (b"II*\x00", b"MM\x00*"):
+        return None
+    e = "<" if data[:2] == b"II" else ">"
+    try:
+        (offset,) = struct.unpack(e + "I", data[4:8])
+        (count,) = struct.unpack(e + "H", data[offset : offset + 2])
+        found = {}
+        for k in range(count):
+            tag, kind = struct.unpack(e + "HH", data[offset + 2 + 12 * k : offset + 6 + 12 * k])
+            raw = data[offset + 10 + 12 * k : offset + 14 + 12 * k]
+            if tag in (256, 257):
+                found[tag] = struct.unpack(e + ("H" if kind == 3 else "I"), raw[: 2 if kind == 3 else 4])[0]
+        return (found[256], found[257]) if len(found) == 2 else None
+    except struct.error:
+        return None
+
+
+# the formats onnxviz reads, by their first bytes (OpenCV would also read PPM, PFM, EXR, HDR, JPEG 2000, ...)
+FORMATS = {"PNG": (b"\x89PNG\r\n\x1a\n",), "JPEG": (b"\xff\xd8\xff",), "BMP": (b"BM",),
+           "WebP": (b"RIFF",), "TIFF": (b"II*\x00", b"MM\x00*")}
+
+
+def image_format(data: bytes) -> str | None:
+    """PNG, JPEG, BMP, WebP or TIFF from the magic bytes; None for anything else."""
+    for name, magics in FORMATS.items():
+        if any(data.startswith(m) for m in magics) and (name != "WebP" or data[8:12] == b"WEBP"):
+            return name
+    return None
+
+
 def declared_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a PNG, JPEG or BMP header; None for other formats."""
-    for reader in (_png_size, _jpeg_size, _bmp_size):
+    """(width, height) from a PNG, JPEG, BMP, WebP or TIFF header; None when it cannot be read."""
+    for reader in (_png_size, _jpeg_size, _bmp_size, _webp_size, _tiff_size):
         size = reader(data)
         if size:
             return size
@@ -96,6 +143,11 @@ def _orient(img: np.ndarray, orientation: int) -> np.ndarray:
 
 def decode_image(data: bytes, name: str = "image") -> np.ndarray:
     """Encoded bytes -> RGB float32 HWC in [0, 1], following the module's policy."""
+    if not data:
+        raise ImageError(f"{name} is empty (0 bytes)")
+    if image_format(data) is None:
+        raise ImageError(f"{name} is not a PNG, JPEG, BMP, WebP or TIFF image (its first bytes say otherwise); "
+                         "convert it to one of those")
     size = declared_size(data)
     if size and size[0] * size[1] > MAX_PIXELS:
         raise ImageError(f"{name}: {size[0]}x{size[1]} pixels is more than the limit of {MAX_PIXELS:,}")

@@ -45,7 +45,7 @@ def _fails(args: list[str], expected: str, out: Path) -> None:
         (["info", "missing.onnx"], "model file not found: missing.onnx"),
         (["info", "{text}"], "is not a readable ONNX model"),
         (["info", "{truncated}"], "is not a readable ONNX model"),
-        (["explain", "{model}", "{fake_image}"], "is not an image OpenCV can read"),
+        (["explain", "{model}", "{fake_image}"], "is not a PNG, JPEG, BMP, WebP or TIFF image"),
         (["explain", "{model}", "missing.png"], "image not found: missing.png"),
         (["explain", "{model}", "{image}", "-m", "gradcma"], "unknown method 'gradcma'. Did you mean: gradcam"),
         (["explain", "{model}", "{image}", "--layer", "/features/features.7/Rel"], "Run `onnxviz layers"),

@@ -86,3 +86,35 @@ def test_load_image_resizes_to_the_model_and_uses_its_metadata(digits_model, pho
     x = onnxviz.load_image(photos[:2], digits_model)
     assert x.shape == (2, 1, 32, 32) and x.dtype == np.float32
     assert digits_model.preprocessing.size == (32, 32)
+
+
+@pytest.mark.parametrize(("ext", "params"), [(".webp", [cv2.IMWRITE_WEBP_QUALITY, 80]),
+                                             (".webp", [cv2.IMWRITE_WEBP_QUALITY, 101]),  # lossless (VP8L)
+                                             (".tiff", []), (".bmp", []), (".png", []), (".jpg", [])])
+def test_allowed_formats_are_read_and_their_size_is_known_before_decoding(ext, params):
+    from onnxviz.io import declared_size, image_format
+
+    img = (np.random.default_rng(0).random((37, 53, 3)) * 255).astype(np.uint8)
+    data = cv2.imencode(ext, img, params)[1].tobytes()
+    assert image_format(data) is not None and declared_size(data) == (53, 37)
+    assert oio.decode_image(data).shape == (37, 53, 3)
+
+
+def test_other_formats_and_non_images_are_refused_by_name(tmp_path):
+    ppm = cv2.imencode(".ppm", np.zeros((4, 4, 3), np.uint8))[1].tobytes()  # OpenCV reads it; we do not
+    cases = {"anim.gif": b"GIF89a" + b"\x00" * 20, "raw.ppm": ppm, "notes.jpg": b"just some text\n", "empty.png": b""}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(onnxviz.ImageError, match=name.replace(".", r"\.")) as err:
+            oio.read_image(tmp_path / name)
+        assert ("empty" in str(err.value)) if not data else ("PNG, JPEG, BMP, WebP or TIFF" in str(err.value))
+
+
+def test_webp_and_tiff_bombs_are_refused_before_decoding():
+    webp = b"RIFF" + struct.pack("<I", 30) + b"WEBPVP8X" + struct.pack("<I", 10) + b"\x00" * 4
+    webp += (60000 - 1).to_bytes(3, "little") + (60000 - 1).to_bytes(3, "little")
+    tiff = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 2)
+    tiff += struct.pack("<HHII", 256, 4, 1, 70000) + struct.pack("<HHII", 257, 4, 1, 70000)
+    for data in (webp, tiff):
+        with pytest.raises(onnxviz.ImageError, match="more than the limit"):
+            oio.decode_image(data, "bomb")
