@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 import warnings
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from .cli_attack import attack_command
 from .cli_compare import compare_command
 from .cli_evaluate import evaluate_command
 from .cli_inspect import inspect_group
+from .cli_options import out_option
 from .cli_synthesize import synthesize_command
 from .errors import NumericWarning, OnnxvizError, OptionError
 from .estimate import Estimator
@@ -178,7 +180,7 @@ def _target(spec: str, output: str | None):
 @click.option("--layer", help="Tensor or node name, last_conv or conv:-2, for layer methods "
                               "(default: the last spatial layer).")
 @click.option("--output", "output_name", help="Which output to explain, for models with several (default: the first).")
-@click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False), help="Output folder.")
+@out_option
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
               help="Inputs per backend call.")
 @click.option("--seed", default=0, show_default=True, help="Seed for methods that sample.")
@@ -255,7 +257,7 @@ def _preprocessing(model: Model, preset: str | None, mean: str | None, std: str 
 @click.option("--target", type=int, help="Class whose confidence is tracked (default: each image's clean top-1).")
 @click.option("--levels", default=11, show_default=True, type=click.IntRange(min=2), help="Levels per noise.")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False), help="Output folder.")
+@out_option
 @model_options
 def robustness(model: Model, images, labels_from_folders, target, levels, seed, out) -> None:
     """Mean confidence in the target and top-1 accuracy as Gaussian, salt-and-pepper and uniform noise and
@@ -287,7 +289,7 @@ def robustness(model: Model, images, labels_from_folders, target, levels, seed, 
 @click.option("--no-metrics", is_flag=True, help="Skip deletion / insertion AUC and average drop.")
 @click.option("--labels", "labels_file", type=click.Path(exists=True, dir_okay=False),
               help="Class names, one per line or a JSON list (default: the model's metadata, if any).")
-@click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False))
+@out_option
 @click.option("--quiet", "-q", is_flag=True)
 @model_options
 def report_command(model: Model, images, method_names, options, no_metrics, labels_file, out, quiet) -> None:
@@ -302,7 +304,7 @@ def report_command(model: Model, images, method_names, options, no_metrics, labe
 
 
 @cli.command(short_help="Offline demo: bundled model and images -> out/index.html.")
-@click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False), help="Output folder.")
+@out_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def demo(out: str, quiet: bool) -> None:
     """Explain the bundled digits model on bundled images (offline) and write out/index.html."""
@@ -322,7 +324,12 @@ cli.add_command(compare_command)
 cli.add_command(evaluate_command(model_options))
 
 
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM ends a run like Ctrl-C: partial files are removed, the exit is non-zero
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     cli(prog_name="onnxviz")
 
 

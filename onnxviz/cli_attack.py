@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .attacks.run import attack, attack_names
+from .cli_options import out_option
 from .errors import OptionError
 from .estimate import Estimator
 from .model import Model
@@ -42,7 +43,7 @@ def attack_command(model_options, preprocessing):
                   help="Evaluate the adversarials on another model too (repeatable).")
     @click.option("--scale", type=float, help="Perturbation magnification in the figure (default: the largest "
                                               "change fills the range).")
-    @click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False), help="Output folder.")
+    @out_option
     @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
                   help="Inputs per backend call.")
     @click.option("--seed", default=0, show_default=True, help="Seed of the attack's random draws.")

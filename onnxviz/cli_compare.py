@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from .cli_options import out_option
 from .errors import OptionError
 
 
@@ -14,7 +15,7 @@ from .errors import OptionError
 @click.option("--target", type=int, help="Class to explain on every model (default: the first model's prediction).")
 @click.option("--tolerance", type=float, default=1e-3, show_default=True,
               help="Largest logit difference between exports of one network, relative to max(1, |logit|).")
-@click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False))
+@out_option
 @click.option("--quiet", "-q", is_flag=True)
 def compare_command(files, methods, target, tolerance, out, quiet) -> None:
     """FILES: two or more models (.onnx) and one or more images. Writes compare.png (one row per image, one

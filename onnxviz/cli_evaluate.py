@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from .cli_options import out_option
 from .io import write_bytes_atomic
 from .model import Model
 
@@ -20,7 +21,7 @@ def evaluate_command(model_options):
     @click.option("--steps", default=32, show_default=True, type=click.IntRange(min=2),
                   help="Points on the deletion / insertion curves.")
     @click.option("--sanity", is_flag=True, help="Also run the cascading-randomization sanity check.")
-    @click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False))
+    @out_option
     @model_options
     def command(model: Model, images, methods, steps, sanity, out) -> None:
         """For each method: deletion AUC (probability as the most important pixels are removed; lower is

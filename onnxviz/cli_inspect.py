@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from .cli_options import out_option
 from .errors import OptionError
 from .io import save_png, write_bytes_atomic
 from .model import Model
@@ -35,7 +36,7 @@ def inspect_group(model_options):
     @click.option("--layer", help="Conv output tensor (default: the first Conv).")
     @click.option("--mode", type=click.Choice(["auto", "rgb", "per-input", "mean"]), default="auto", show_default=True,
                   help="rgb: 3 input channels as colour; per-input: a cell per input channel; mean: averaged.")
-    @click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False))
+    @out_option
     @model_options
     def kernels(model: Model, layer, mode, out) -> None:
         """Writes kernels.png (scaled min..max of the layer to 0..255) and prints min / max / mean / std /
@@ -57,7 +58,7 @@ def inspect_group(model_options):
     @click.option("--layer", help="Layer (default: the last spatial layer).")
     @click.option("--top", type=click.IntRange(min=1), help="Only the k channels with the highest mean activation.")
     @click.option("--overlay", is_flag=True, help="Blend each map on the image.")
-    @click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False))
+    @out_option
     @model_options
     def features(model: Model, image, layer, top, overlay, out) -> None:
         """Writes features.png: one cell per channel, each map scaled on its own."""
@@ -77,7 +78,7 @@ def inspect_group(model_options):
     @click.option("--method", type=click.Choice(["pca", "tsne"]), default="pca", show_default=True)
     @click.option("--seed", default=0, show_default=True)
     @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
-    @click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False))
+    @out_option
     @click.option("--quiet", "-q", is_flag=True)
     @model_options
     def embed(model: Model, folders, layer, method, seed, batch_size, out, quiet) -> None:
@@ -105,7 +106,7 @@ def inspect_group(model_options):
     @click.option("--channels", help="Channels, e.g. 0-7,12 (default: the first 16).")
     @click.option("-k", "k", default=9, show_default=True, type=click.IntRange(min=1))
     @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
-    @click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False))
+    @out_option
     @click.option("--quiet", "-q", is_flag=True)
     @model_options
     def top_patches(model: Model, folders, layer, channels, k, batch_size, out, quiet) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from .cli_options import out_option
 from .errors import OptionError
 from .model import Model
 from .synthesis import synthesis_names, synthesize
@@ -27,7 +28,7 @@ def synthesize_command(model_options):
     @click.option("--steps", type=click.IntRange(min=1), help="Optimization steps (the method's steps option).")
     @click.option("--gif", "gif_frames", type=click.IntRange(min=2),
                   help="Also write synthesis.gif with this many frames (maximize, invert).")
-    @click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False), help="Output folder.")
+    @out_option
     @click.option("--seed", default=0, show_default=True)
     @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
     @model_options

@@ -39,6 +39,10 @@ class ImageError(OnnxvizError):
     """An image that cannot be read or is too large."""
 
 
+class OutputError(OnnxvizError):
+    """The output folder cannot be created or written."""
+
+
 class DependencyError(OnnxvizError):
     """An optional dependency (torch, onnx2torch) is missing."""
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImageError
+from .errors import ImageError, OutputError
 
 MAX_PIXELS = 64_000_000
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
@@ -214,3 +214,17 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
 
 def save_png(path: str | os.PathLike, image: np.ndarray) -> Path:
     return write_bytes_atomic(path, encode_png(image))
+
+
+def ensure_writable(folder: str | os.PathLike) -> Path:
+    """Create `folder` if needed and prove a file can be written there, before any long computation."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".onnxviz-write-check.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"cannot write to the output folder {folder}: {exc.strerror or exc}; "
+                          "choose another --out") from None
+    return folder

@@ -128,3 +128,14 @@ def test_bytes_and_modelproto_load_like_paths(digits_batch):
     assert a.hash == b.hash == onnxviz.load(MODEL).hash
     np.testing.assert_allclose(a.ort.run(digits_batch, tuple(a.outputs))[0],
                                b.ort.run(digits_batch, tuple(b.outputs))[0])
+
+
+def test_an_output_folder_that_cannot_be_written_stops_the_run_before_any_work(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    for args in (["explain", str(MODEL), IMAGE, "-m", "occlusion"], ["attack", str(MODEL), IMAGE, "-m", "fgsm"],
+                 ["synthesize", str(MODEL), "--objective", "class:1"], ["inspect", "kernels", str(MODEL)],
+                 ["report", str(MODEL), IMAGE], ["demo"]):
+        result = CliRunner().invoke(cli, [*args, "--out", str(blocker / "out")])
+        assert result.exit_code == 1, (args, result.output)
+        assert "cannot write to the output folder" in result.output and "Traceback" not in result.output

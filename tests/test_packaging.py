@@ -40,3 +40,25 @@ def test_an_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         oio.save_png(target, np.zeros((4, 4, 3), np.float32))
     assert list(target.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_mid_run_exits_non_zero_and_leaves_no_partial_file(tmp_path, sig):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from onnxviz.demo import demo_images, demo_model_path
+
+    out = tmp_path / "out"
+    # rise with many masks runs for seconds: long enough to be interrupted while computing
+    cmd = [sys.executable, "-c", "from onnxviz.cli import main; main()", "explain", str(demo_model_path()),
+           *map(str, demo_images()), "-m", "rise", "-o", "n_masks", "200000", "--out", str(out), "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=60)
+    # a clean abort (exit 1), not a kill by the signal (-15): except/finally blocks ran and removed partial files
+    assert proc.returncode == 1 and "Aborted" in err and "Traceback" not in err, (proc.returncode, err)
+    assert not out.exists() or not any(out.iterdir())
