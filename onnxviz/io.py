@@ -217,11 +217,16 @@ def save_png(path: str | os.PathLike, image: np.ndarray) -> Path:
 
 
 def ensure_writable(folder: str | os.PathLike) -> Path:
-    """Create `folder` if needed and prove a file can be written there, before any long computation."""
+    """Prove, before any long computation, that files can be written into `folder`: in it when it exists, else
+    in its nearest existing parent (nothing is created, so a run that fails later leaves no empty folder)."""
     folder = Path(folder)
+    probe_in = folder
+    while not probe_in.exists() and probe_in != probe_in.parent:
+        probe_in = probe_in.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".onnxviz-write-check.", dir=folder)
+        if not probe_in.is_dir():
+            raise NotADirectoryError(f"{probe_in} is a file, not a folder")
+        fd, probe = tempfile.mkstemp(prefix=".onnxviz-write-check.", dir=probe_in)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
