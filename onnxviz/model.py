@@ -272,6 +272,12 @@ class Model:
         return resolve_layer(self.layers, name or "auto", self.source)
 
     # -- backends ---------------------------------------------------------------------------------------
+    def run(self, x: np.ndarray, names: tuple[str, ...], batch_size: int = 32) -> list[np.ndarray]:
+        """Tensors `names` for a batch of any size through onnxruntime, in chunks (a fixed batch respected)."""
+        from .backends.batching import run_batched
+
+        return run_batched(lambda xb: self.ort.run(xb, tuple(names)), (x,), batch_size, self.input.fixed_batch)
+
     @cached_property
     def ort(self) -> OrtBackend:
         return OrtBackend(self.proto, self.input.name, self.input.dtype, self.device)

@@ -12,7 +12,6 @@ import numpy as np
 
 from .api import explain, load_image
 from .attacks.classnames import class_names as find_class_names
-from .backends.batching import run_batched
 from .io import write_bytes_atomic
 from .model import Model, load
 from .registry import get
@@ -33,7 +32,7 @@ def report(model: Model | str | os.PathLike, images: Sequence[str | os.PathLike]
     x = load_image(list(images), model)
     explanations = [explain(model, x, m, progress=progress, **(options or {}).get(m, {})) for m in methods]
     tensor, _ = model.score_tensor(Target())
-    (logits,) = run_batched(lambda xb: model.ort.run(xb, (tensor,)), (x,), 32, model.input.fixed_batch)
+    (logits,) = model.run(x, (tensor,))
     scores = {}
     if metrics:
         for ex in explanations:

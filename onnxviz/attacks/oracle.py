@@ -20,9 +20,7 @@ from .losses import Loss, objective
 
 def class_scores(model: Model, images: np.ndarray, pre: Preprocessing, tensor: str, batch_size: int) -> np.ndarray:
     """(N, classes) scores of [0, 1] images through onnxruntime (not counted: the engine's own passes)."""
-    x = pre.apply(images).astype(model.input.dtype)
-    run = model.ort.run
-    (z,) = run_batched(lambda xb: run(xb, (tensor,)), (x,), batch_size, model.input.fixed_batch)
+    (z,) = model.run(pre.apply(images).astype(model.input.dtype), (tensor,), batch_size)
     if z.ndim != 2:
         raise ModelError(f"attacks need a classifier: output {tensor!r} has shape {z.shape}, not (N, classes)")
     return z.astype(np.float32)

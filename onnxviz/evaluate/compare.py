@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from ..api import explain, load_image
-from ..backends.batching import run_batched
 from ..explanation import Explanation
 from ..io import read_image, save_png, write_bytes_atomic
 from ..model import Model, load
@@ -102,7 +101,7 @@ def compare(models: Sequence[Model | str | os.PathLike], images: Sequence[str | 
     for name, model in zip(names, loaded, strict=True):
         x = load_image(sources, model)
         tensor, _ = model.score_tensor(Target())
-        (z,) = run_batched(lambda xb, m=model, t=tensor: m.ort.run(xb, (t,)), (x,), 32, model.input.fixed_batch)
+        (z,) = model.run(x, (tensor,))
         logits[name] = z.reshape(len(z), -1)
         predictions[name] = logits[name].argmax(axis=1).tolist()
         common = target if target is not None else predictions[names[0]]

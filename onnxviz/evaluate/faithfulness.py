@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..backends.batching import run_batched
 from ..io import resize
 from ..model import Model
 from ..targets import Target, softmax
@@ -29,7 +28,7 @@ class Faithfulness:
 
 def _probabilities(model: Model, x: np.ndarray, targets: np.ndarray, batch_size: int) -> np.ndarray:
     tensor, _ = model.score_tensor(Target())
-    (z,) = run_batched(lambda xb: model.ort.run(xb, (tensor,)), (x,), batch_size, model.input.fixed_batch)
+    (z,) = model.run(x, (tensor,), batch_size)
     return softmax(z.reshape(len(z), -1).astype(np.float64))[np.arange(len(z)), targets]
 
 

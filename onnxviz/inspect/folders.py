@@ -29,12 +29,7 @@ def batches(model: Model, paths: list[Path], tensors: tuple[str, ...], batch_siz
               unit="image") as bar:
         for start in range(0, len(paths), batch_size):
             x = load_image(paths[start : start + batch_size], model)
-            outs = model.ort.run(x, tensors) if not model.input.fixed_batch else _fixed(model, x, tensors)
+            outs = model.run(x, tensors, batch_size)
             yield start, x, outs
             bar.update(len(x))
 
-
-def _fixed(model: Model, x: np.ndarray, tensors: tuple[str, ...]) -> list[np.ndarray]:
-    from ..backends.batching import run_batched
-
-    return run_batched(lambda xb: model.ort.run(xb, tensors), (x,), len(x), model.input.fixed_batch)
