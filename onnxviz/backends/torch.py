@@ -143,8 +143,6 @@ class TorchBackend:
         graph = torch.fx.Graph()
         remap: dict = {}
         graph.graph_copy(self.module.graph, remap)
-        if relu != "standard":
-            _swap_relus(graph, self.module, relu)
         values = []
         for name in outputs:
             if name not in self._producers:
@@ -153,6 +151,8 @@ class TorchBackend:
             value = remap[node]
             values.append(graph.call_function(operator.getitem, (value, i)) if n > 1 else value)
         graph.output(tuple(values))
+        if relu != "standard":  # after the outputs exist, so a Relu that is itself an output is swapped too
+            _swap_relus(graph, self.module, relu)
         view = torch.fx.GraphModule(self.module, graph)
         view.graph.eliminate_dead_code()
         view.recompile()
