@@ -16,6 +16,7 @@ from .errors import (
 )
 from .evaluate import compare
 from .explanation import Explanation
+from .guard import Limits
 from .method import Method, MethodOutput
 from .model import Model, load
 from .options import option
@@ -35,6 +36,7 @@ __all__ = [
     "Explanation",
     "ImageError",
     "LayerError",
+    "Limits",
     "Method",
     "MethodError",
     "MethodOutput",

@@ -97,6 +97,18 @@ def _gradient_source(model: Model, cls: type[Method], gradient: str | Estimator)
         return estimator
 
 
+def _check_input(model: Model, cls: type[Method]) -> None:
+    """Methods that need an image, or gradients, refused with the reason when the model's input cannot give them."""
+    spec = model.input
+    if not spec.layout and (cls.needs_image or cls.needs_layer or cls.output == "map"):
+        raise MethodError(f"{cls.name} explains images, but the model's input {spec.name!r} has shape "
+                          f"{list(spec.shape)} (not N,C,H,W or N,H,W,C); for other inputs use saliency, "
+                          "input_x_gradient, integrated_gradients, smoothgrad or finite_difference")
+    if cls.requires == "gradients" and not np.issubdtype(spec.dtype, np.floating):
+        raise MethodError(f"{cls.name} needs gradients, but the model's input is {spec.dtype}: no gradient flows "
+                          "through an integer input. Use a forward-only method (occlusion, rise, finite_difference)")
+
+
 def prepare(model: Model, method: str | type[Method] | Method, layer: str | None = None,
             options: dict[str, Any] | None = None, gradient: str | Estimator = "auto") -> Prepared:
     """Resolve the method, its options and its layer, and make sure its backend can run.
@@ -108,6 +120,7 @@ def prepare(model: Model, method: str | type[Method] | Method, layer: str | None
         cls = registry.get(method)
     else:
         cls = registry.validate(method if isinstance(method, type) else type(method), repr(method))
+    _check_input(model, cls)
     instance = method if isinstance(method, Method) else cls()
     opts = build(cls.Options, options or {}, cls.name)
     resolved = model.layer(layer) if cls.needs_layer else None

@@ -18,6 +18,7 @@ from .cli_options import out_option
 from .cli_synthesize import synthesize_command
 from .errors import NumericWarning, OnnxvizError, OptionError
 from .estimate import Estimator
+from .guard.limits import Limits, parse_size
 from .inspect.summary import shape_text
 from .model import DEFAULT_PARITY_TOLERANCE, Model, load
 from .preprocess import PRESETS, Preprocessing
@@ -65,9 +66,20 @@ def model_options(fn):
     @click.option("--parity-tol", type=float, default=DEFAULT_PARITY_TOLERANCE, show_default=True,
                   help="Largest accepted onnxruntime-vs-torch difference, relative to max(1, |output|).")
     @click.option("--no-normalize", is_flag=True, help="Use the graph as stored (skip onnxslim).")
+    @click.option("--allow-domain", multiple=True, metavar="DOMAIN",
+                  help="Accept operators of this domain (e.g. com.microsoft); only standard ONNX ops by default.")
+    @click.option("--max-tensor-size", default="4GB", show_default=True, metavar="SIZE",
+                  help="Refuse models with a tensor larger than this (declared, or computed by shape inference).")
+    @click.option("--load-timeout", type=float, default=300.0, show_default=True, metavar="SECONDS",
+                  help="Time allowed to open the model in the isolated loader process.")
+    @click.option("--no-isolate", is_flag=True, help="Open the model in this process (no crash isolation).")
     @functools.wraps(fn)
-    def wrapper(model: str, layout, device, parity_tol, no_normalize, **kwargs):
-        loaded = load(model, layout=layout, device=device, parity_tolerance=parity_tol, normalize=not no_normalize)
+    def wrapper(model: str, layout, device, parity_tol, no_normalize, allow_domain, max_tensor_size, load_timeout,
+                no_isolate, **kwargs):
+        limits = Limits(max_tensor_bytes=parse_size(max_tensor_size), allowed_domains=frozenset(allow_domain),
+                        load_timeout=load_timeout, isolate=not no_isolate)
+        loaded = load(model, layout=layout, device=device, parity_tolerance=parity_tol, normalize=not no_normalize,
+                      limits=limits)
         return fn(loaded, **kwargs)
 
     return wrapper

@@ -32,6 +32,7 @@ class Method:
     family: ClassVar[str] = "attribution"
     requires: ClassVar[str] = "forward"  # "forward" (onnxruntime) or "gradients" (torch backend)
     needs_layer: ClassVar[bool] = False
+    needs_image: ClassVar[bool] = False  # slides windows or masks over H x W: refused for non-image inputs
     estimable: ClassVar[bool] = False  # only needs input gradients: black-box estimates can stand in for torch
     unsigned_display: ClassVar[bool] = False  # draw min..max even when values change sign (offset-laden maps)
     output: ClassVar[str] = "pixels"  # "pixels": same shape as x; "map": (N, h, w), resized to the input size

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from google.protobuf.message import DecodeError
 
 from . import preprocess
 from .backends.ort import OrtBackend
 from .errors import ConversionError, ModelError, TargetError
+from .guard import Limits, open_model
 from .layers import Layer, default_cam_layer, layer_table, resolve_layer
 from .targets import Target
 
@@ -63,27 +63,6 @@ class Parity:
         return f"max |onnxruntime - torch| = {diff:.3g} on outputs up to {scale:.3g}: {verdict}"
 
 
-def _read(source: str | os.PathLike | bytes | onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
-    if isinstance(source, onnx.ModelProto):
-        return source, "<ModelProto>"
-    if isinstance(source, (bytes, bytearray)):
-        data, name = bytes(source), "<bytes>"
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise ModelError(f"model file not found: {path}")
-        name = str(path)
-        try:
-            proto = onnx.load(str(path))
-        except (DecodeError, RuntimeError, ValueError, OSError) as exc:
-            raise ModelError(f"{name} is not a readable ONNX model (truncated or another format): {exc}") from exc
-        return proto, name
-    try:
-        return onnx.load_from_string(data), name
-    except (DecodeError, RuntimeError, ValueError) as exc:
-        raise ModelError(f"{name} is not a readable ONNX model (truncated or another format): {exc}") from exc
-
-
 def _check(proto: onnx.ModelProto, name: str) -> None:
     if not proto.HasField("graph") or not proto.graph.node or not proto.opset_import:
         raise ModelError(f"{name} is not an ONNX model (no graph or no opset): is it really a .onnx file?")
@@ -99,6 +78,10 @@ def _input_spec(proto: onnx.ModelProto, layout: str | None) -> InputSpec:
     inputs = [i for i in proto.graph.input if i.name not in initializers]
     if not inputs:
         raise ModelError("the graph has no inputs")
+    if len(inputs) > 1:
+        raise ModelError(f"the model has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); onnxviz explains "
+                         "models with one image input. Turn the other inputs into initializers (constants) "
+                         "first")
     value = inputs[0]
     ttype = value.type.tensor_type
     shape = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in ttype.shape.dim)
@@ -137,6 +120,11 @@ def _nonfinite_weights(proto: onnx.ModelProto) -> list[str]:
     return [i.name for i in proto.graph.initializer
             if i.data_type in floats and i.data_location != onnx.TensorProto.EXTERNAL
             and not np.isfinite(numpy_helper.to_array(i)).all()]
+
+
+def shape_of(value: onnx.ValueInfoProto) -> list:
+    """Declared shape of a graph input or output: ints, or names for symbolic dimensions."""
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in value.type.tensor_type.shape.dim]
 
 
 def _softmax_tails(proto: onnx.ModelProto) -> dict[str, str]:
@@ -259,6 +247,11 @@ class Model:
     # -- outputs and targets ----------------------------------------------------------------------------
     def score_tensor(self, target: Target) -> tuple[str, bool]:
         """(tensor to score, whether to apply softmax): the logits behind a trailing Softmax by default."""
+        if target.output is None and len(self.outputs) > 1:
+            shapes = {o.name: shape_of(o) for o in self.proto.graph.output}
+            listed = ", ".join(f"{k} {v}" for k, v in shapes.items())
+            raise TargetError(f"the model has {len(self.outputs)} outputs ({listed}); choose the one to explain with "
+                              f"--output NAME (Python: Target(k, output=NAME))")
         output = target.output or self.outputs[0]
         if output not in self.outputs:
             raise TargetError(f"no output named {output!r}; the model's outputs are: {', '.join(self.outputs)}")
@@ -320,9 +313,11 @@ class Model:
 
 
 def load(source: str | os.PathLike | bytes | onnx.ModelProto, *, layout: str | None = None, normalize: bool = True,
-         device: str = "cpu", parity_tolerance: float = DEFAULT_PARITY_TOLERANCE) -> Model:
-    """Load an ONNX model from a path, bytes or a ModelProto; check, normalize and inspect it."""
+         device: str = "cpu", parity_tolerance: float = DEFAULT_PARITY_TOLERANCE,
+         limits: Limits | None = None) -> Model:
+    """Load an ONNX model from a path, bytes or a ModelProto: validate it (in a worker process, within `limits`),
+    then check, normalize and inspect it."""
     if device not in ("cpu", "cuda"):
         raise ModelError(f"device must be cpu or cuda, not {device!r}")
-    proto, name = _read(source)
+    proto, name = open_model(source, limits)
     return Model(proto, name, layout=layout, normalize=normalize, device=device, parity_tolerance=parity_tolerance)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+import pytest
 from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
@@ -30,10 +31,17 @@ def test_an_output_is_chosen_by_name(tmp_path):
     x = RNG.standard_normal((2, 1, 4, 4)).astype(np.float32)
     ex = onnxviz.explain(model, x, "saliency", target=onnxviz.Target(4, output="b"), abs=False)
     np.testing.assert_allclose(ex.attributions, np.broadcast_to(WB[4].reshape(1, 1, 4, 4), x.shape), atol=1e-6)
-    with_a = onnxviz.explain(model, x, "saliency", target=2, abs=False)
+    with_a = onnxviz.explain(model, x, "saliency", target=onnxviz.Target(2, output="a"), abs=False)
     np.testing.assert_allclose(with_a.attributions[0, 0], WA[2].reshape(4, 4), atol=1e-6)
-    with np.testing.assert_raises(onnxviz.TargetError):
-        onnxviz.explain(model, x, "saliency", target=4)  # output a has 3 classes
+    with pytest.raises(onnxviz.TargetError, match=r"3 classes \(0\.\.2\)"):
+        onnxviz.explain(model, x, "saliency", target=onnxviz.Target(4, output="a"))
+
+
+def test_several_outputs_and_none_chosen_is_an_error_listing_them():
+    model = onnxviz.load(_two_heads())
+    x = RNG.standard_normal((1, 1, 4, 4)).astype(np.float32)
+    with pytest.raises(onnxviz.TargetError, match=r"2 outputs \(a \['N', 3\], b \['N', 5\]\); choose .* --output"):
+        onnxviz.explain(model, x, "saliency", target=2)
 
 
 def test_cli_output_option(tmp_path):

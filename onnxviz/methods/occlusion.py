@@ -42,6 +42,7 @@ class Occlusion(Method):
 
     name = "occlusion"
     family = "perturbation"
+    needs_image = True
     requires = "forward"
     paper = "https://arxiv.org/abs/1311.2901"
     Options = OcclusionOptions

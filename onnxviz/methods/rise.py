@@ -46,6 +46,7 @@ class Rise(Method):
 
     name = "rise"
     family = "perturbation"
+    needs_image = True
     requires = "forward"
     output = "map"
     unsigned_display = True  # the maps carry the mean score as an offset: only their ordering is meaningful

@@ -1,0 +1,141 @@
+"""Crafted broken and hostile ONNX models, a few hundred bytes each, built in code for the hardening tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+W = np.arange(48, dtype=np.float32).reshape(3, 16) / 48
+X = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 4, 4])
+Y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])
+
+
+def _model(nodes, inits=(), *, outputs=(Y,), inputs=(X,), opsets=(("", 17),), functions=(), sparse=()):
+    graph = helper.make_graph(list(nodes), "hostile", list(inputs), list(outputs), list(inits),
+                              sparse_initializer=list(sparse))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets],
+                              functions=list(functions))
+    model.ir_version = 8
+    return model
+
+
+def _head(weight: str = "W") -> list:
+    return [helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("Gemm", ["f", weight], ["y"], transB=1)]
+
+
+def linear(weights: np.ndarray = W) -> onnx.ModelProto:
+    """The valid base: y = flatten(x) @ W.T for x of shape (N, 1, 4, 4)."""
+    return _model(_head(), [numpy_helper.from_array(weights, "W")])
+
+
+def _externalize(tensor: onnx.TensorProto, location: str, offset: int | None = None, length: int | None = None):
+    tensor.ClearField("raw_data")
+    tensor.ClearField("float_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    tensor.external_data.add(key="location", value=location)
+    if offset is not None:
+        tensor.external_data.add(key="offset", value=str(offset))
+    if length is not None:
+        tensor.external_data.add(key="length", value=str(length))
+
+
+def _const_w(output: str = "W") -> onnx.NodeProto:
+    return helper.make_node("Constant", [], [output], value=numpy_helper.from_array(W, "Wc"))
+
+
+def external(where: str, location: str, offset: int | None = None, length: int | None = None) -> onnx.ModelProto:
+    """W kept in an external file, stored as an initializer, a Constant, a sparse initializer, inside an If
+    branch, or inside a local function."""
+    if where == "initializer":
+        model = linear()
+        _externalize(model.graph.initializer[0], location, offset, length)
+        return model
+    if where == "constant":
+        model = _model([_const_w(), *_head()])
+        _externalize(model.graph.node[0].attribute[0].t, location, offset, length)
+        return model
+    if where == "sparse":
+        values = numpy_helper.from_array(W.ravel(), "W")
+        indices = numpy_helper.from_array(np.arange(48, dtype=np.int64), "W_idx")
+        sparse = helper.make_sparse_tensor(values, indices, [3, 16])
+        _externalize(sparse.values, location, offset, length)
+        return _model(_head(), sparse=[sparse])
+    if where == "subgraph":
+        branch = helper.make_graph([_const_w("Wb")], "branch", [],
+                                   [helper.make_tensor_value_info("Wb", TensorProto.FLOAT, [3, 16])])
+        _externalize(branch.node[0].attribute[0].t, location, offset, length)
+        cond = numpy_helper.from_array(np.array(True), "cond")
+        node = helper.make_node("If", ["cond"], ["W"], then_branch=branch, else_branch=branch)
+        return _model([node, *_head()], [cond])
+    if where == "function":
+        fn = helper.make_function("local", "MakeW", [], ["W"], [_const_w()], [helper.make_opsetid("", 17)])
+        _externalize(fn.node[0].attribute[0].t, location, offset, length)
+        return _model([helper.make_node("MakeW", [], ["W"], domain="local"), *_head()],
+                      opsets=(("", 17), ("local", 1)), functions=[fn])
+    raise ValueError(where)
+
+
+def huge_constant() -> onnx.ModelProto:
+    """A Constant declaring 10^6 x 10^6 floats (4 TB) and holding none of them."""
+    tensor = TensorProto(name="big", data_type=TensorProto.FLOAT, dims=[10**6, 10**6])
+    nodes = [helper.make_node("Constant", [], ["big"], value=tensor), *_head()]
+    return _model(nodes, [numpy_helper.from_array(W, "W")])
+
+
+def bomb(op: str) -> onnx.ModelProto:
+    """A few bytes that ask a runtime for terabytes: ConstantOfShape, Range, Tile or Expand on constants."""
+    ints = lambda name, v: numpy_helper.from_array(np.array(v, np.int64), name)  # noqa: E731
+    rank = {"ConstantOfShape": 3, "Range": 1}.get(op, 4)
+    out = helper.make_tensor_value_info("big", TensorProto.FLOAT if op != "Range" else TensorProto.INT64,
+                                        [f"d{i}" for i in range(rank)])
+    small = numpy_helper.from_array(np.ones((1, 1, 4, 4), np.float32), "small")
+    nodes, inits = {
+        "ConstantOfShape": ([helper.make_node("ConstantOfShape", ["s"], ["big"])], [ints("s", [10**5] * 3)]),
+        "Range": ([helper.make_node("Range", ["a", "b", "c"], ["big"])],
+                  [ints("a", 0), ints("b", 10**12), ints("c", 1)]),
+        "Tile": ([helper.make_node("Tile", ["small", "s"], ["big"])], [small, ints("s", [10**5, 1, 1, 10**5])]),
+        "Expand": ([helper.make_node("Expand", ["small", "s"], ["big"])], [small, ints("s", [10**8, 1, 4, 4])]),
+    }[op]
+    return _model([*nodes, *_head()], [*inits, numpy_helper.from_array(W, "W")], outputs=(Y, out))
+
+
+def nested_if(depth: int) -> onnx.ModelProto:
+    """If inside If inside If ..., `depth` levels, the innermost returning W."""
+    out = helper.make_tensor_value_info("Wb", TensorProto.FLOAT, [3, 16])
+    leaf = body = helper.make_graph([_const_w("Wb")], "leaf", [], [out])
+    for level in range(depth):
+        node = helper.make_node("If", ["cond"], ["Wb"], name=f"if_{level}", then_branch=body, else_branch=leaf)
+        body = helper.make_graph([node], f"level_{level}", [], [out])
+    node = body.node[0]
+    node.output[0] = "W"
+    return _model([node, *_head()], [numpy_helper.from_array(np.array(True), "cond")])
+
+
+def cycle() -> onnx.ModelProto:
+    nodes = [helper.make_node("Add", ["x", "b"], ["a"], name="first"),
+             helper.make_node("Relu", ["a"], ["b"], name="second"), helper.make_node("Flatten", ["b"], ["f"]),
+             helper.make_node("Gemm", ["f", "W"], ["y"], transB=1)]
+    return _model(nodes, [numpy_helper.from_array(W, "W")])
+
+
+def undefined_input() -> onnx.ModelProto:
+    return _model([helper.make_node("Add", ["x", "ghost"], ["a"], name="reads_a_ghost"),
+                   helper.make_node("Flatten", ["a"], ["f"]), helper.make_node("Gemm", ["f", "W"], ["y"], transB=1)],
+                  [numpy_helper.from_array(W, "W")])
+
+
+def foreign_op(domain: str, op: str) -> onnx.ModelProto:
+    """x -> DOMAIN::OP -> the linear head (com.microsoft Gelu is a real onnxruntime contrib op)."""
+    return _model([helper.make_node(op, ["x"], ["g"], domain=domain), helper.make_node("Flatten", ["g"], ["f"]),
+                   helper.make_node("Gemm", ["f", "W"], ["y"], transB=1)], [numpy_helper.from_array(W, "W")],
+                  opsets=(("", 17), (domain, 1)))
+
+
+def newer(ir: bool) -> onnx.ModelProto:
+    model = linear()
+    if ir:
+        model.ir_version = onnx.IR_VERSION + 1
+    else:
+        model.opset_import[0].version = onnx.defs.onnx_opset_version() + 1
+    return model
