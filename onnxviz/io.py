@@ -8,6 +8,7 @@ browsers show the photo). The pixel count is read from the header and checked be
 from __future__ import annotations
 
 import os
+import re
 import struct
 import tempfile
 from pathlib import Path
@@ -149,11 +150,14 @@ def decode_image(data: bytes, name: str = "image") -> np.ndarray:
         raise ImageError(f"{name} is not a PNG, JPEG, BMP, WebP or TIFF image (its first bytes say otherwise); "
                          "convert it to one of those")
     size = declared_size(data)
+    if size is not None and 0 in size:
+        raise ImageError(f"{name} has no pixels: its header says {size[0]}x{size[1]}")
     if size and size[0] * size[1] > MAX_PIXELS:
         raise ImageError(f"{name}: {size[0]}x{size[1]} pixels is more than the limit of {MAX_PIXELS:,}")
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
     if img is None:
-        raise ImageError(f"{name} is not an image OpenCV can read (PNG, JPEG, BMP, WebP and TIFF are supported)")
+        raise ImageError(f"{name} is damaged or truncated: OpenCV cannot decode it (PNG, JPEG, BMP, WebP and TIFF "
+                         "are supported)")
     scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(img.dtype, 1.0)
     img = img.astype(np.float32) / scale
     if img.ndim == 2:
@@ -200,16 +204,28 @@ def encode_png(image: np.ndarray) -> bytes:
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     """Write to a temporary file beside `path`, then rename: readers never see half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}; nothing half-written was left") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def safe_filename(text: str, fallback: str = "item") -> str:
+    """A file name from untrusted text (image names, node names, metadata, plugin names): letters, digits, _ . -
+    only, no separators or leading dot, at most 100 characters."""
+    return re.sub(r"[^\w.-]+", "_", text).strip("._-")[:100] or fallback
 
 
 def save_png(path: str | os.PathLike, image: np.ndarray) -> Path:

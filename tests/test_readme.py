@@ -48,7 +48,7 @@ def test_cli_examples_run(workspace):
     for line in commands:
         result = CliRunner().invoke(cli, shlex.split(line, comments=True)[1:])
         assert result.exit_code == 0, f"{line}\n{result.output}"
-    assert (workspace / "out" / "index.html").is_file()
+    assert (workspace / "out" / "explain" / "index.html").is_file()
 
 
 def test_the_test_command_is_what_ci_runs():

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import base64
 import html
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..explanation import Explanation
-from ..io import encode_png, write_bytes_atomic
+from ..io import encode_png, safe_filename, write_bytes_atomic
 from .grid import grid
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "image"
+def _stems(names: Sequence[str]) -> list[str]:
+    """Safe, distinct file stems: a/cat.png and b/cat.png become cat and cat_2."""
+    stems, seen = [], set()
+    for n in names:
+        base = stem = safe_filename(Path(n).stem, "image")
+        k = 2
+        while stem in seen:
+            stem, k = f"{base}_{k}", k + 1
+        seen.add(stem)
+        stems.append(stem)
+    return stems
 
 
 def summary_grid(explanations: Sequence[Explanation], names: Sequence[str]):
@@ -34,16 +42,16 @@ def write_run(out: str | Path, explanations: Sequence[Explanation], names: Seque
     half-written)."""
     out = Path(out)
     files: dict[Path, bytes] = {}
-    stems = [_slug(Path(n).stem) for n in names]
+    stems = _stems(names)
     for ex in explanations:
         for i, stem in enumerate(stems):
-            files[out / f"{stem}_{ex.method}.png"] = encode_png(ex.overlay(i))
+            files[out / f"{stem}_{safe_filename(ex.method)}.png"] = encode_png(ex.overlay(i))
     grid_png = encode_png(summary_grid(explanations, [Path(n).name for n in names]))
     files[out / "grid.png"] = grid_png
     files[out / "index.html"] = _index_html(explanations, names, model_name, grid_png).encode()
     written = [write_bytes_atomic(path, data) for path, data in files.items()]
     if arrays:
-        written += [ex.save(out / f"{ex.method}.npz") for ex in explanations]
+        written += [ex.save(out / f"{safe_filename(ex.method)}.npz") for ex in explanations]
     return written
 
 
