@@ -63,7 +63,7 @@ def coerce(value: Any, kind: Any, name: str) -> Any:
             raise OptionError(f"option {name}: {value!r} is not an integer")
         try:
             return int(value) if not isinstance(value, str) else int(value.strip())
-        except ValueError:
+        except (ValueError, TypeError, OverflowError):
             raise OptionError(f"option {name}: {value!r} is not an integer") from None
     if kind is float:
         try:
@@ -77,7 +77,10 @@ def coerce(value: Any, kind: Any, name: str) -> Any:
     if kind is np.ndarray:
         if isinstance(value, str):
             raise OptionError(f"option {name}: an array is only accepted from Python")
-        return np.asarray(value, dtype=np.float32)
+        try:
+            return np.asarray(value, dtype=np.float32)
+        except (ValueError, TypeError):
+            raise OptionError(f"option {name}: {value!r} is not an array of numbers") from None
     return value
 
 

@@ -9,6 +9,7 @@ import io
 import os
 import struct
 
+import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -142,3 +143,12 @@ def test_file_names_from_untrusted_text_are_sanitized_and_distinct(tmp_path):
     pngs = sorted(p.name for p in written if p.suffix == ".png")
     assert pngs == ["cat_2_evil_script.png", "cat_evil_script.png", "grid.png", "we_ird_na_me_evil_script.png"]
     assert oio.safe_filename("..") == "item" and oio.safe_filename("/etc/passwd") == "etc_passwd"
+
+
+def test_8_and_16_bit_twins_give_the_same_heatmap(tmp_path, photos):
+    bgr8 = (oio.resize(photos[0], 48, 64)[..., ::-1] * 255).round().astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "a.png"), bgr8)
+    cv2.imwrite(str(tmp_path / "b.png"), bgr8.astype(np.uint16) * 257)
+    model = onnxviz.load(MODEL)
+    a, b = (onnxviz.explain(model, [tmp_path / n], "gradcam", progress=False) for n in ("a.png", "b.png"))
+    np.testing.assert_array_equal(a.attributions, b.attributions)

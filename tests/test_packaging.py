@@ -62,3 +62,15 @@ def test_a_signal_mid_run_exits_non_zero_and_leaves_no_partial_file(tmp_path, si
     # a clean abort (exit 1), not a kill by the signal (-15): except/finally blocks ran and removed partial files
     assert proc.returncode == 1 and "Aborted" in err and "Traceback" not in err, (proc.returncode, err)
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_the_installed_dependencies_meet_the_security_floors():
+    from importlib.metadata import requires, version
+
+    from packaging.requirements import Requirement
+
+    declared = [Requirement(r) for r in requires("onnxviz")]
+    floors = {r.name: r for r in declared if r.marker is None or r.marker.evaluate({"extra": ""})}
+    for name in ("onnx", "onnxruntime", "protobuf", "opencv-python-headless"):
+        assert version(name) in floors[name].specifier, f"{name} {version(name)} vs {floors[name].specifier}"
+    assert str(floors["protobuf"].specifier) == ">=6.33.5" and str(floors["onnx"].specifier) == ">=1.22"
