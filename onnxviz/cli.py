@@ -11,6 +11,7 @@ import click
 
 from . import api, registry
 from .cli_attack import attack_command
+from .cli_batch import batch_command
 from .cli_compare import compare_command
 from .cli_evaluate import evaluate_command
 from .cli_inspect import inspect_group
@@ -57,15 +58,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
-def model_options(fn):
-    """--layout, --device, --parity-tol and --no-normalize, turned into a loaded Model."""
+def limits_options(fn):
+    """--allow-domain, --max-tensor-size, --load-timeout and --no-isolate, turned into `limits` (a Limits)."""
 
-    @click.option("--layout", type=click.Choice(["NCHW", "NHWC"]), help="Override the detected input layout.")
-    @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
-                  help="cuda needs onnxruntime-gpu (and a CUDA build of torch for gradient methods).")
-    @click.option("--parity-tol", type=float, default=DEFAULT_PARITY_TOLERANCE, show_default=True,
-                  help="Largest accepted onnxruntime-vs-torch difference, relative to max(1, |output|).")
-    @click.option("--no-normalize", is_flag=True, help="Use the graph as stored (skip onnxslim).")
     @click.option("--allow-domain", multiple=True, metavar="DOMAIN",
                   help="Accept operators of this domain (e.g. com.microsoft); only standard ONNX ops by default.")
     @click.option("--max-tensor-size", default="4GB", show_default=True, metavar="SIZE",
@@ -74,10 +69,26 @@ def model_options(fn):
                   help="Time allowed to open the model in the isolated loader process.")
     @click.option("--no-isolate", is_flag=True, help="Open the model in this process (no crash isolation).")
     @functools.wraps(fn)
-    def wrapper(model: str, layout, device, parity_tol, no_normalize, allow_domain, max_tensor_size, load_timeout,
-                no_isolate, **kwargs):
+    def wrapper(*args, allow_domain, max_tensor_size, load_timeout, no_isolate, **kwargs):
         limits = Limits(max_tensor_bytes=parse_size(max_tensor_size), allowed_domains=frozenset(allow_domain),
                         load_timeout=load_timeout, isolate=not no_isolate)
+        return fn(*args, limits=limits, **kwargs)
+
+    return wrapper
+
+
+def model_options(fn):
+    """--layout, --device, --parity-tol, --no-normalize and the limits, turned into a loaded Model."""
+
+    @click.option("--layout", type=click.Choice(["NCHW", "NHWC"]), help="Override the detected input layout.")
+    @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+                  help="cuda needs onnxruntime-gpu (and a CUDA build of torch for gradient methods).")
+    @click.option("--parity-tol", type=float, default=DEFAULT_PARITY_TOLERANCE, show_default=True,
+                  help="Largest accepted onnxruntime-vs-torch difference, relative to max(1, |output|).")
+    @click.option("--no-normalize", is_flag=True, help="Use the graph as stored (skip onnxslim).")
+    @limits_options
+    @functools.wraps(fn)
+    def wrapper(model: str, layout, device, parity_tol, no_normalize, limits, **kwargs):
         loaded = load(model, layout=layout, device=device, parity_tolerance=parity_tol, normalize=not no_normalize,
                       limits=limits)
         return fn(loaded, **kwargs)
@@ -191,7 +202,7 @@ def _target(spec: str, output: str | None):
                    "region: 7@predicted, 7@box:x0,y0,x1,y1, 7@mask:road.png.")
 @click.option("--layer", help="Tensor or node name, last_conv or conv:-2, for layer methods "
                               "(default: the last spatial layer).")
-@click.option("--output", "output_name", help="Which output to explain, for models with several (default: the first).")
+@click.option("--output", "output_name", help="Which output to explain (needed when the model has several).")
 @out_option
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
               help="Inputs per backend call.")
@@ -334,6 +345,7 @@ cli.add_command(synthesize_command(model_options))
 cli.add_command(inspect_group(model_options))
 cli.add_command(compare_command)
 cli.add_command(evaluate_command(model_options))
+cli.add_command(batch_command(limits_options, _route_options))
 
 
 def _terminate(signum, frame) -> None:

@@ -140,7 +140,7 @@ def test_cli_inspect_commands(digit_folder, tmp_path):
                           (["embed", model, str(digit_folder), "-q"], "embed.html"),
                           (["top-patches", model, str(digit_folder), "--channels", "0-2", "-k", "3", "-q"],
                            "top_patches.png")):
-        result = runner.invoke(cli, ["inspect", *args, "--out", str(tmp_path)])
+        result = runner.invoke(cli, ["inspect", *args, "--out", str(tmp_path), "--overwrite"])
         assert result.exit_code == 0, result.output
         assert (tmp_path / written).is_file()
     page = (tmp_path / "embed.html").read_text()

@@ -26,6 +26,14 @@ def providers_for(device: str) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+_THREADS = {"intra_op": 0}  # 0: onnxruntime's default (all cores)
+
+
+def set_threads(n: int) -> None:
+    """Threads per onnxruntime session created from now on (batch workers share the cores)."""
+    _THREADS["intra_op"] = max(0, int(n))
+
+
 class OrtBackend:
     """Forward passes on onnxruntime. Sessions are cached per requested output set."""
 
@@ -40,6 +48,7 @@ class OrtBackend:
     def _create(self, proto: onnx.ModelProto) -> ort.InferenceSession:
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        options.intra_op_num_threads = _THREADS["intra_op"]
         try:
             return ort.InferenceSession(proto.SerializeToString(), options, providers=self.providers)
         except Exception as exc:  # onnxruntime raises several unrelated types
