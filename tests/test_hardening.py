@@ -295,3 +295,14 @@ def test_a_thousand_load_unload_cycles_keep_memory_flat():
     for _ in range(1000):
         onnxviz.load(data, normalize=False).run(X, ("y",))
     assert _rss_mib() - warm < 40, f"{warm:.0f} MiB -> {_rss_mib():.0f} MiB"
+
+
+def test_a_forked_child_gets_its_own_loader_and_the_parents_keeps_working():
+    onnxviz.load(hm.linear())
+    pid = os.fork()
+    if pid == 0:  # the child must not talk to the parent's worker over the inherited socket
+        ok = np.allclose(onnxviz.load(hm.linear()).run(X, ("y",))[0], EXPECTED, rtol=1e-6)
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    np.testing.assert_allclose(onnxviz.load(hm.linear()).run(X, ("y",))[0], EXPECTED, rtol=1e-6)

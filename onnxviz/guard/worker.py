@@ -92,8 +92,16 @@ class Worker:
             self._log = None
 
 
+    def forget(self) -> None:
+        """In a forked child: the parent's worker and socket are not ours to use or to stop."""
+        self._proc = self._conn = self._log = None
+        self._lock = threading.Lock()
+
+
 WORKER = Worker()
 atexit.register(WORKER.stop)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=WORKER.forget)
 
 
 def serve(fd: int, memory: int) -> None:
