@@ -62,7 +62,7 @@ def test_mutated_models_load_or_fail_cleanly(seed, steps):
     if model is not None:  # what loads is usable: its graph runs on a probe input or says why it cannot
         try:
             model.run(model.probe_input(1), tuple(model.outputs))
-        except (OnnxvizError, RuntimeError, ValueError, TypeError):  # onnxruntime's own errors, in this process
+        except OnnxvizError:  # onnxruntime's own failures arrive as ModelError too
             pass
 
 

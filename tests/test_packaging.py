@@ -53,7 +53,10 @@ def test_a_signal_mid_run_exits_non_zero_and_leaves_no_partial_file(tmp_path, si
 
     out = tmp_path / "out"
     # rise with many masks runs for seconds: long enough to be interrupted while computing
-    cmd = [sys.executable, "-c", "from onnxviz.cli import main; main()", "explain", str(demo_model_path()),
+    # SIGINT's handler is restored first: a suite started in the background inherits SIGINT ignored
+    start = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+             "from onnxviz.cli import main; main()")
+    cmd = [sys.executable, "-c", start, "explain", str(demo_model_path()),
            *map(str, demo_images()), "-m", "rise", "-o", "n_masks", "200000", "--out", str(out), "-q"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(4)

@@ -83,9 +83,9 @@ def test_the_embedding_page_shows_a_thumbnail_on_hover(browser, tmp_path):
     for p in demo_model_path().parent.glob("digit_*.png"):
         shutil.copy(p, folder / p.name)
     run = CliRunner().invoke(cli, ["inspect", "embed", str(demo_model_path()), str(folder), "-q", "--out",
-                                   str(tmp_path)])
+                                   str(tmp_path / "embed")])
     assert run.exit_code == 0, run.output
-    page, errors = _open(browser, tmp_path / "embed.html")
+    page, errors = _open(browser, tmp_path / "embed" / "embed.html")
     page.hover("circle")
     assert page.is_visible("#tip") and errors == []
     page.wait_for_function("document.querySelector('#tip img').naturalWidth > 0", timeout=10_000)

@@ -26,6 +26,15 @@ def providers_for(device: str) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+def _run(session: ort.InferenceSession, outputs: tuple[str, ...], feed: dict) -> list[np.ndarray]:
+    try:
+        return session.run(list(outputs), feed)
+    except Exception as exc:  # onnxruntime's Fail, InvalidArgument, RuntimeException... are unrelated types
+        shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in feed.items())
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"onnxruntime failed to run the model on {shapes}: {text[:500]}") from None
+
+
 _THREADS = {"intra_op": 0}  # 0: onnxruntime's default (all cores)
 
 
@@ -63,7 +72,7 @@ class OrtBackend:
     def run(self, x: np.ndarray, outputs: tuple[str, ...]) -> list[np.ndarray]:
         """One forward pass of one chunk; returns the requested tensors."""
         feed = {self.input_name: np.ascontiguousarray(x, dtype=self.input_dtype)}
-        return self.session(outputs).run(list(outputs), feed)
+        return _run(self.session(outputs), outputs, feed)
 
     def run_from(self, layer: str, acts: np.ndarray, x: np.ndarray, outputs: tuple[str, ...]) -> list[np.ndarray]:
         """Run the rest of the network from `layer`, fed with `acts` (and `x` where a branch bypasses it)."""
@@ -71,4 +80,4 @@ class OrtBackend:
         feed = {}
         for inp in session.get_inputs():
             feed[inp.name] = acts if inp.name == layer else np.ascontiguousarray(x, dtype=self.input_dtype)
-        return session.run(list(outputs), feed)
+        return _run(session, outputs, feed)
