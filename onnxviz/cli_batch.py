@@ -19,6 +19,8 @@ def batch_command(limits_options, route_options):
                   help="local: worker processes on this machine; ray: Ray Data actors (pip install 'onnxviz[ray]').")
     @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
                   help="Worker processes (local) or actors (ray), each holding the model once.")
+    @click.option("--threads", type=click.IntRange(min=1),
+                  help="onnxruntime / torch threads per worker (default: cores / workers; 1 per Ray actor).")
     @click.option("--save", default="npz", show_default=True,
                   help="What to write per item besides the manifest row: npz, png (overlay), both (npz,png) or none.")
     @click.option("--target", default="top1", show_default=True,
@@ -34,8 +36,8 @@ def batch_command(limits_options, route_options):
     @click.option("--ray-address", help="An existing Ray cluster (default: start one on this machine).")
     @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
     @limits_options
-    def batch(model, source, method_names, options, out, engine, workers, save, target, layer, batch_size, seed,
-              device, retry_failed, overwrite, ray_address, quiet, limits) -> None:
+    def batch(model, source, method_names, options, out, engine, workers, threads, save, target, layer, batch_size,
+              seed, device, retry_failed, overwrite, ray_address, quiet, limits) -> None:
         """Explain every image of SOURCE (a folder, a glob in quotes, or a .csv / .parquet / .txt list with a path
         column and an optional label column) with MODEL; writes manifest.jsonl (+ manifest.parquet with pyarrow),
         arrays/, overlays/ and summary.html to --out. Rerun the same command to resume after a crash or Ctrl-C."""
@@ -45,7 +47,7 @@ def batch_command(limits_options, route_options):
         result = run(model, source, names, out, engine=engine, workers=workers, save=save, target=target, layer=layer,
                      options=route_options(options, names), batch_size=batch_size, seed=seed, device=device,
                      retry_failed=retry_failed, overwrite=overwrite, ray_address=ray_address, limits=limits,
-                     progress=not quiet)
+                     threads=threads, progress=not quiet)
         click.echo(result.summary())
 
     return batch

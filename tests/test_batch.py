@@ -182,3 +182,11 @@ def test_bad_requests_fail_before_any_work(folder, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(DependencyError, match=r"pip install 'onnxviz\[ray\]'"):
         batch(MODEL, str(folder), "gradcam", str(tmp_path / "d"), engine="ray", progress=False)
+
+
+def test_an_in_process_run_with_threads_gives_the_callers_settings_back(folder, tmp_path):
+    from onnxviz.backends import ort
+
+    before = (ort.get_threads(), os.environ.get("OMP_NUM_THREADS"))
+    result = batch(MODEL, str(folder / "a"), "occlusion", str(tmp_path / "run"), threads=1, progress=False)
+    assert result.done == 10 and (ort.get_threads(), os.environ.get("OMP_NUM_THREADS")) == before

@@ -38,6 +38,10 @@ def _run(session: ort.InferenceSession, outputs: tuple[str, ...], feed: dict) ->
 _THREADS = {"intra_op": 0}  # 0: onnxruntime's default (all cores)
 
 
+def get_threads() -> int:
+    return _THREADS["intra_op"]
+
+
 def set_threads(n: int) -> None:
     """Threads per onnxruntime session created from now on (batch workers share the cores)."""
     _THREADS["intra_op"] = max(0, int(n))

@@ -10,13 +10,14 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from .source import Item
-from .work import Job, Worker
+from .work import Job, Worker, share_cores
 
 _WORKER: Worker | None = None
 
 
 def _init(job: Job) -> None:
     global _WORKER
+    share_cores(job.threads)
     _WORKER = Worker(job)
 
 
@@ -30,7 +31,9 @@ def run_local(first: Worker, chunks: Iterable[list[Item]], workers: int) -> Iter
     if workers <= 1:
         yield from (first.run(chunk) for chunk in chunks)
         return
-    job = dataclasses.replace(first.job, threads=max(1, (os.cpu_count() or workers) // workers))
+    job = first.job
+    if not job.threads:
+        job = dataclasses.replace(job, threads=max(1, (os.cpu_count() or workers) // workers))
     context = multiprocessing.get_context("spawn")  # fork would copy onnxruntime and torch thread state
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init, initargs=(job,)) as pool:
         pending = set()

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import DependencyError
 from .source import Item
-from .work import Job, Worker
+from .work import Job, Worker, share_cores
 
 
 def _import_ray():
@@ -28,6 +28,7 @@ def _import_ray():
 
 class _Actor:
     def __init__(self, job: Job):
+        share_cores(job.threads)
         self.worker = Worker(job)
 
     def __call__(self, batch: dict) -> dict:
@@ -61,8 +62,8 @@ def _map(ray, job: Job, chunks: Iterable[list[Item]], workers: int) -> Iterator[
         return
     gpus = 1 if job.device == "cuda" and ray.cluster_resources().get("GPU", 0) >= 1 else 0
     data = ray.data.from_items(rows, override_num_blocks=len(rows))
-    one_core = dataclasses.replace(job, threads=1)  # an actor holds one CPU
-    results = data.map_batches(_Actor, fn_constructor_args=(one_core,), batch_size=1, batch_format="numpy",
+    actor_job = job if job.threads else dataclasses.replace(job, threads=1)  # an actor holds one CPU
+    results = data.map_batches(_Actor, fn_constructor_args=(actor_job,), batch_size=1, batch_format="numpy",
                                compute=ray.data.ActorPoolStrategy(size=max(workers, 1)), num_gpus=gpus,
                                num_cpus=1 if not gpus else 0)
     for batch in results.iter_batches(batch_size=1, batch_format="numpy", prefetch_batches=1):

@@ -18,7 +18,7 @@ from ..io import ensure_writable, write_bytes_atomic
 from ..options import build
 from . import manifest
 from .source import Item, items
-from .work import Job, Worker
+from .work import Job, Worker, cores
 
 ENGINES = ("local", "ray")
 
@@ -32,6 +32,7 @@ class BatchResult:
     skipped: int = 0
     seconds: float = 0.0
     rows: list[dict] = field(default_factory=list)
+    timeline: list[tuple[float, int]] = field(default_factory=list)  # (seconds, rows written) after each chunk
 
     def summary(self) -> str:
         return (f"done {self.done} · failed {self.failed} · skipped {self.skipped} in {self.seconds:.1f} s "
@@ -87,10 +88,12 @@ def batch(model: str, source: str, methods: str | list[str] = "gradcam", out: st
           engine: str = "local", workers: int = 1, save: str | set[str] = "npz", target: str = "top1",
           layer: str | None = None, options: dict[str, dict] | None = None, batch_size: int = 16, seed: int = 0,
           device: str = "cpu", retry_failed: bool = False, overwrite: bool = False, ray_address: str | None = None,
-          limits: Limits | None = None, progress: bool = True) -> BatchResult:
+          limits: Limits | None = None, threads: int | None = None, progress: bool = True) -> BatchResult:
     """Explain every image of `source` (folder, glob, CSV / Parquet / text list) with `methods` into `out`:
     manifest.jsonl (+ manifest.parquet with pyarrow), arrays/*.npz, overlays/*.png (save "png"), summary.html.
-    Rerunning the same call skips what the manifest already holds; `retry_failed` runs failed items again."""
+    Rerunning the same call skips what the manifest already holds; `retry_failed` runs failed items again.
+    threads: onnxruntime / torch threads per worker (default: all cores for one local worker, cores / workers
+    for several, 1 per Ray actor)."""
     if engine not in ENGINES:
         raise OptionError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     save = set(save.split(",")) if isinstance(save, str) else set(save)
@@ -98,10 +101,16 @@ def batch(model: str, source: str, methods: str | list[str] = "gradcam", out: st
         raise OptionError(f"--save takes npz, png (comma-separated) or none, not {','.join(sorted(save))}")
     names = [methods] if isinstance(methods, str) else list(dict.fromkeys(methods))
     job = Job(str(Path(model).resolve()), tuple(names), options or {}, str(target), layer, batch_size, seed,
-              frozenset(save - {"none"}), device, limits)
+              frozenset(save - {"none"}), device, limits, threads or 0)
     _check_job(job)
+    with cores(job.threads if workers <= 1 and engine == "local" else 0):
+        return _run(job, source, Path(out), engine, workers, retry_failed, overwrite, ray_address, progress)
+
+
+def _run(job: Job, source, out: Path, engine: str, workers: int, retry_failed: bool, overwrite: bool,
+         ray_address: str | None, progress: bool) -> BatchResult:
     first = Worker(job)  # the model, layer and methods checked here: a bad setting is one error, not N failed rows
-    out = Path(out)
+    names = job.methods
     journal = _start(out, job, overwrite)
     previous = manifest.latest(journal.read())
     keep = {k for k, r in previous.items() if r["status"] == "done" or not retry_failed}
@@ -112,7 +121,7 @@ def batch(model: str, source: str, methods: str | list[str] = "gradcam", out: st
     start = time.perf_counter()
     bar = _bar(len(todo) * len(names), progress)
     try:
-        for rows in _engine(engine, first, _chunks(iter(todo), batch_size), workers, ray_address):
+        for rows in _engine(engine, first, _chunks(iter(todo), job.batch_size), workers, ray_address):
             fresh = [(r, files) for r, files in rows if (r["path"], r["method"]) not in keep]
             for _, files in fresh:
                 for rel, data in files.items():
@@ -123,6 +132,7 @@ def batch(model: str, source: str, methods: str | list[str] = "gradcam", out: st
                 result.done += row["status"] == "done"
                 result.failed += row["status"] == "failed"
             bar.update(len(fresh))
+            result.timeline.append((time.perf_counter() - start, result.done + result.failed))
     finally:
         bar.close()
         journal.close()

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,8 +40,8 @@ class Job:
                 "seed": self.seed}
 
 
-def _share_cores(threads: int) -> None:
-    """onnxruntime sessions from now on, and torch when it is first imported, use `threads` threads."""
+def share_cores(threads: int) -> None:
+    """In a worker process: onnxruntime sessions from now on, and torch (now or at import), use `threads`."""
     import os
     import sys
 
@@ -50,6 +51,32 @@ def _share_cores(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)  # read by torch at import
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
+
+
+@contextmanager
+def cores(threads: int):
+    """share_cores for the duration of an in-process run, then the caller's settings back."""
+    import os
+    import sys
+
+    from ..backends import ort
+
+    if not threads:
+        yield
+        return
+    before = (ort.get_threads(), os.environ.get("OMP_NUM_THREADS"),
+              sys.modules["torch"].get_num_threads() if "torch" in sys.modules else None)
+    share_cores(threads)
+    try:
+        yield
+    finally:
+        ort.set_threads(before[0])
+        if before[1] is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = before[1]
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(before[2] or os.cpu_count() or 1)
 
 
 def stem(path: str) -> str:
@@ -63,8 +90,6 @@ class Worker:
         from ..model import load
 
         self.job = job
-        if job.threads:
-            _share_cores(job.threads)
         self.model = load(job.model, device=job.device, limits=job.limits)
         self.prepared = {m: prepare(self.model, m, job.layer if self._needs_layer(m) else None, job.options.get(m))
                          for m in job.methods}
