@@ -142,8 +142,8 @@ class Worker:
     def _call(self, x: np.ndarray, method: str, targets):
         from ..api import explain
 
-        return explain(self.model, x, method, target=targets, batch_size=self.job.batch_size, seed=self.job.seed,
-                       progress=False, prepared=self.prepared[method])
+        return explain(self.model, x, method, target=targets, seed=self.job.seed, progress=False,
+                       prepared=self.prepared[method])  # the chunk is the images; forward batches keep their default
 
     def _row(self, item: Item, ex, i: int, method: str, seconds: float) -> tuple[dict, dict[str, bytes]]:
         attr = ex.attributions[i]
