@@ -126,6 +126,16 @@ def test_a_killed_run_resumes_with_no_duplicates_and_no_gaps(folder, tmp_path):
     assert "done 0 · failed 0 · skipped 21" in rerun.output
 
 
+def test_an_output_folder_inside_the_source_is_not_read_back(folder, tmp_path):
+    import shutil
+
+    source = tmp_path / "photos"
+    shutil.copytree(folder / "b", source)
+    first = batch(MODEL, str(source), "gradcam", str(source / "explained"), save="png", progress=False)
+    again = batch(MODEL, str(source), "gradcam", str(source / "explained"), save="png", progress=False)
+    assert (first.done, again.done, again.skipped) == (10, 0, 10)
+
+
 def test_every_kind_of_source_lists_the_same_items(folder, tmp_path):
     from_folder = [i.path for i in items(folder)]
     assert len(from_folder) == 21 and from_folder == sorted(from_folder)

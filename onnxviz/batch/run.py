@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -115,7 +116,8 @@ def _run(job: Job, source, out: Path, engine: str, workers: int, retry_failed: b
     previous = manifest.latest(journal.read())
     keep = {k for k, r in previous.items() if r["status"] == "done" or not retry_failed}
     result = BatchResult(out, out / manifest.JOURNAL)
-    listed = list(items(source))
+    inside = str(out.resolve()) + os.sep
+    listed = [i for i in items(source) if not i.path.startswith(inside)]  # never our own overlays
     todo = [i for i in listed if any((i.path, m) not in keep for m in names)]
     result.skipped = (len(listed) - len(todo)) * len(names)
     start = time.perf_counter()
