@@ -54,6 +54,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       onnxviz attack model.onnx cat.jpg -m pgd       adversarial example in out/
       onnxviz synthesize model.onnx --objective class:3   what the model wants to see
       onnxviz inspect kernels model.onnx             conv weights and statistics
+      onnxviz batch model.onnx photos/ -m gradcam    a whole folder -> batch/manifest.parquet, resumable
     """
     ctx.obj = {"debug": debug}
 
