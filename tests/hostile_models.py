@@ -139,3 +139,20 @@ def newer(ir: bool) -> onnx.ModelProto:
     else:
         model.opset_import[0].version = onnx.defs.onnx_opset_version() + 1
     return model
+
+
+def nested_loop(depth: int) -> onnx.ModelProto:
+    """Loop bodies inside Loop bodies, `depth` levels, beside the linear head."""
+    body = None
+    for level in range(depth):
+        nodes = [helper.make_node("Identity", [f"c{level}"], [f"c{level}_out"])]
+        if body is not None:
+            nodes.append(helper.make_node("Loop", ["M", f"c{level}"], [], body=body, name=f"loop_{level}"))
+        body = helper.make_graph(nodes, f"body_{level}",
+                                 [helper.make_tensor_value_info(f"i{level}", TensorProto.INT64, []),
+                                  helper.make_tensor_value_info(f"c{level}", TensorProto.BOOL, [])],
+                                 [helper.make_tensor_value_info(f"c{level}_out", TensorProto.BOOL, [])])
+    loop = helper.make_node("Loop", ["M", "cond"], [], body=body, name="outer")
+    inits = [numpy_helper.from_array(np.array(1, np.int64), "M"), numpy_helper.from_array(np.array(True), "cond"),
+             numpy_helper.from_array(W, "W")]
+    return _model([loop, *_head()], inits)

@@ -158,6 +158,8 @@ def test_subgraph_nesting_cycles_and_undefined_names_are_refused():
     assert onnxviz.load(hm.nested_if(3), normalize=False).run(X, ("y",))[0].shape == (2, 3)
     with pytest.raises(ModelError, match="nested more than 8 deep"):
         onnxviz.load(hm.nested_if(20))
+    with pytest.raises(ModelError, match="nested more than 8 deep"):
+        onnxviz.load(hm.nested_loop(20))
     with pytest.raises(ModelError, match=r"has a cycle through nodes .*'first'"):
         onnxviz.load(hm.cycle())
     with pytest.raises(ModelError, match="node 'reads_a_ghost' in the graph reads 'ghost', which no input"):
