@@ -47,6 +47,12 @@ class DependencyError(OnnxvizError):
     """An optional dependency (torch, onnx2torch) is missing."""
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (native libraries write pages), or its type when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def suggest(name: str, choices: Iterable[str], n: int = 3) -> str:
     """' Did you mean: a, b?' for the closest choices, or '' when none is close."""
     close = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.5)

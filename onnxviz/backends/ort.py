@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from ..errors import ModelError
+from ..errors import ModelError, first_line
 from .graph import cut_from, with_outputs
 
 
@@ -31,8 +31,7 @@ def _run(session: ort.InferenceSession, outputs: tuple[str, ...], feed: dict) ->
         return session.run(list(outputs), feed)
     except Exception as exc:  # onnxruntime's Fail, InvalidArgument, RuntimeException... are unrelated types
         shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in feed.items())
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"onnxruntime failed to run the model on {shapes}: {text[:500]}") from None
+        raise ModelError(f"onnxruntime failed to run the model on {shapes}: {first_line(exc)[:500]}") from None
 
 
 _THREADS = {"intra_op": 0}  # 0: onnxruntime's default (all cores)
@@ -65,7 +64,7 @@ class OrtBackend:
         try:
             return ort.InferenceSession(proto.SerializeToString(), options, providers=self.providers)
         except Exception as exc:  # onnxruntime raises several unrelated types
-            raise ModelError(f"onnxruntime cannot run this model: {str(exc).splitlines()[0]}") from exc
+            raise ModelError(f"onnxruntime cannot run this model: {first_line(exc)}") from exc
 
     def _session(self, outputs: tuple[str, ...]) -> ort.InferenceSession:
         return self._create(with_outputs(self.proto, outputs))

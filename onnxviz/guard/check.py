@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
 
-from ..errors import ModelError
+from ..errors import ModelError, first_line
 from . import sniff
 from .limits import Limits, human_bytes
 from .validate import inferred_budget, validate
@@ -65,8 +65,7 @@ def check_model(source: str | bytes, name: str, limits: Limits) -> tuple[str, by
     try:
         onnx.checker.check_model(proto)
     except (onnx.checker.ValidationError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{name} fails the ONNX checker: {first}") from None
+        raise ModelError(f"{name} fails the ONNX checker: {first_line(exc)}") from None
     _open_session(serialized, name)
     return digest, serialized if inlined else None
 
@@ -81,8 +80,7 @@ def _open_session(serialized: bytes, name: str) -> None:
     try:
         session = ort.InferenceSession(serialized, options, providers=["CPUExecutionProvider"])
     except Exception as exc:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"onnxruntime cannot open {name}: {text[:400]}") from None
+        raise ModelError(f"onnxruntime cannot open {name}: {first_line(exc)[:400]}") from None
     feeds = {}
     for value in session.get_inputs():
         dtype = _numpy_type(value.type)
@@ -97,7 +95,7 @@ def _open_session(serialized: bytes, name: str) -> None:
     except Exception as exc:  # shape errors etc. are reported later, with the real input
         if "alloc" in str(exc).lower():
             raise ModelError(f"{name} needs more memory than the loader's limit on a probe input: "
-                             f"{str(exc).splitlines()[0][:300]}") from None
+                             f"{first_line(exc)[:300]}") from None
 
 
 def _numpy_type(ort_type: str):
