@@ -63,16 +63,6 @@ class Parity:
         return f"max |onnxruntime - torch| = {diff:.3g} on outputs up to {scale:.3g}: {verdict}"
 
 
-def _check(proto: onnx.ModelProto, name: str) -> None:
-    if not proto.HasField("graph") or not proto.graph.node or not proto.opset_import:
-        raise ModelError(f"{name} is not an ONNX model (no graph or no opset): is it really a .onnx file?")
-    try:
-        onnx.checker.check_model(proto)
-    except (onnx.checker.ValidationError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{name} fails the ONNX checker: {first}") from exc
-
-
 def _input_spec(proto: onnx.ModelProto, layout: str | None) -> InputSpec:
     initializers = {i.name for i in proto.graph.initializer}
     inputs = [i for i in proto.graph.input if i.name not in initializers]
@@ -84,7 +74,7 @@ def _input_spec(proto: onnx.ModelProto, layout: str | None) -> InputSpec:
                          "first")
     value = inputs[0]
     ttype = value.type.tensor_type
-    shape = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in ttype.shape.dim)
+    shape = tuple(shape_of(value))
     dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(ttype.elem_type))
     if layout not in (None, "NCHW", "NHWC"):
         raise ModelError(f"layout must be NCHW or NHWC, not {layout!r}")
@@ -167,11 +157,11 @@ def _normalize(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
 
 
 class Model:
-    """A validated, normalized ONNX model and everything onnxviz needs to know about it."""
+    """A normalized ONNX model and everything onnxviz needs to know about it. Built by `load`, whose guard has
+    already parsed, validated and checked the model (onnx.checker included) in the loader process."""
 
     def __init__(self, original: onnx.ModelProto, source: str, *, layout: str | None = None, normalize: bool = True,
                  device: str = "cpu", parity_tolerance: float = DEFAULT_PARITY_TOLERANCE):
-        _check(original, source)
         self.source = source
         self.name = Path(source).stem if not source.startswith("<") else "model"
         self.hash = hashlib.sha256(original.SerializeToString()).hexdigest()[:16]
