@@ -19,15 +19,20 @@ def is_external(tensor: onnx.TensorProto) -> bool:
     return tensor.data_location == onnx.TensorProto.EXTERNAL or bool(tensor.external_data)
 
 
-def declared_bytes(tensor: onnx.TensorProto) -> int | None:
-    """Bytes the tensor's dims and type ask for; None for strings and unknown types."""
-    if tensor.data_type in (onnx.TensorProto.STRING, onnx.TensorProto.UNDEFINED):
+def nbytes(elem_type: int, dims) -> int | None:
+    """Bytes a tensor of this ONNX element type and shape takes; None for strings and unknown types."""
+    if elem_type in (onnx.TensorProto.STRING, onnx.TensorProto.UNDEFINED):
         return None
     try:
-        itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
+        itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)).itemsize
     except (KeyError, TypeError, ValueError):
         return None
-    return int(np.prod([int(d) for d in tensor.dims], dtype=object)) * itemsize
+    return int(np.prod([int(d) for d in dims], dtype=object)) * itemsize
+
+
+def declared_bytes(tensor: onnx.TensorProto) -> int | None:
+    """Bytes the tensor's dims and type ask for; None for strings and unknown types."""
+    return nbytes(tensor.data_type, tensor.dims)
 
 
 def _location(tensor: onnx.TensorProto, folder: Path | None, where: str) -> tuple[Path, int, int | None]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import onnx
 
 from ..errors import ModelError
@@ -136,12 +135,8 @@ def inferred_budget(proto: onnx.ModelProto, limits: Limits) -> None:
         dims = ttype.shape.dim
         if not ttype.HasField("shape") or not all(d.HasField("dim_value") for d in dims):
             continue
-        try:
-            itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(ttype.elem_type)).itemsize
-        except (KeyError, TypeError, ValueError):
-            continue
-        size = int(np.prod([d.dim_value for d in dims], dtype=object)) * itemsize
-        if size > limits.max_tensor_bytes:
+        size = external.nbytes(ttype.elem_type, [d.dim_value for d in dims])
+        if size is not None and size > limits.max_tensor_bytes:
             node = producer.get(value.name)
             origin = f" (from {node.op_type} node {node.name or node.output[0]!r})" if node is not None else ""
             raise ModelError(f"tensor {value.name!r}{origin} would be {shape_text(d.dim_value for d in dims)} = "
