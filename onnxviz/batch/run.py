@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
@@ -13,10 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import registry
-from ..errors import OnnxvizError, OptionError, OutputError
+from ..errors import OptionError, OutputError
 from ..guard import Limits
 from ..io import ensure_writable, write_bytes_atomic
-from ..options import build
 from . import manifest
 from .source import Item, items
 from .work import Job, Worker, cores
@@ -40,29 +38,17 @@ class BatchResult:
                 f"-> {self.manifest}")
 
 
-def _model_hash(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
-
-
-def _check_job(job: Job) -> None:
-    """Methods and options are checked here, before any worker starts."""
+def _explanations_only(job: Job) -> None:
+    """Refused before the model loads (options, layer and the model itself are checked by the first Worker)."""
     for name in job.methods:
-        cls = registry.get(name)
-        if cls.family in ("attack", "synthesis"):
+        if registry.get(name).family in ("attack", "synthesis"):
             raise OptionError(f"{name} is not an explanation method; onnxviz batch runs attribution and CAM methods")
-        build(cls.Options, job.options.get(name, {}), name)
-    if not Path(job.model).is_file():
-        raise OnnxvizError(f"model file not found: {job.model}")
 
 
-def _start(out: Path, job: Job, overwrite: bool) -> manifest.Journal:
+def _start(out: Path, job: Job, model_hash: str, overwrite: bool) -> manifest.Journal:
     """A fresh run, or the resumption of the run recorded in out/run.json (the same model and settings)."""
     ensure_writable(out)
-    described = {"model_sha256": _model_hash(job.model), **job.describe()}
+    described = {"model_hash": model_hash, **job.describe()}
     recorded = out / "run.json"
     if recorded.exists() and not overwrite:
         before = json.loads(recorded.read_text())
@@ -103,7 +89,7 @@ def batch(model: str, source: str, methods: str | list[str] = "gradcam", out: st
     names = [methods] if isinstance(methods, str) else list(dict.fromkeys(methods))
     job = Job(str(Path(model).resolve()), tuple(names), options or {}, str(target), layer, batch_size, seed,
               frozenset(save - {"none"}), device, limits, threads or 0)
-    _check_job(job)
+    _explanations_only(job)
     with cores(job.threads if workers <= 1 and engine == "local" else 0):
         return _run(job, source, Path(out), engine, workers, retry_failed, overwrite, ray_address, progress)
 
@@ -112,7 +98,7 @@ def _run(job: Job, source, out: Path, engine: str, workers: int, retry_failed: b
          ray_address: str | None, progress: bool) -> BatchResult:
     first = Worker(job)  # the model, layer and methods checked here: a bad setting is one error, not N failed rows
     names = job.methods
-    journal = _start(out, job, overwrite)
+    journal = _start(out, job, first.model.hash, overwrite)
     previous = manifest.latest(journal.read())
     keep = {k for k, r in previous.items() if r["status"] == "done" or not retry_failed}
     result = BatchResult(out, out / manifest.JOURNAL)
