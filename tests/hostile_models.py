@@ -73,6 +73,37 @@ def external(where: str, location: str, offset: int | None = None, length: int |
         _externalize(fn.node[0].attribute[0].t, location, offset, length)
         return _model([helper.make_node("MakeW", [], ["W"], domain="local"), *_head()],
                       opsets=(("", 17), ("local", 1)), functions=[fn])
+    if where == "function default":  # the default value of a function's attribute: onnxruntime uses it
+        const = helper.make_node("Constant", [], ["W"])
+        const.attribute.add(name="value", ref_attr_name="w", type=onnx.AttributeProto.TENSOR)
+        fn = helper.make_function("local", "MakeW", [], ["W"], [const], [helper.make_opsetid("", 17)])
+        default = helper.make_attribute("w", numpy_helper.from_array(W, "Wd"))
+        _externalize(default.t, location, offset, length)
+        fn.attribute_proto.append(default)
+        return _model([helper.make_node("MakeW", [], ["W"], domain="local"), *_head()],
+                      opsets=(("", 17), ("local", 1)), functions=[fn])
+    if where == "function subgraph":  # a Constant two If levels down inside a function body
+        model = external("subgraph", location, offset, length)
+        inner = model.graph.node[0]
+        inner.input[0] = "c"
+        outer_branch = helper.make_graph([inner], "outer", [], [helper.make_tensor_value_info("W", TensorProto.FLOAT,
+                                                                                                [3, 16])])
+        node = helper.make_node("If", ["c"], ["W"], then_branch=outer_branch, else_branch=outer_branch)
+        fn = helper.make_function("local", "MakeW", ["c"], ["W"], [node], [helper.make_opsetid("", 17)])
+        return _model([helper.make_node("MakeW", ["cond"], ["W"], domain="local"), *_head()],
+                      list(model.graph.initializer), opsets=(("", 17), ("local", 1)), functions=[fn])
+    if where == "training_info":  # never run for inference, still a tensor the model carries
+        model = linear()
+        init = helper.make_graph([_const_w("T")], "init", [], [helper.make_tensor_value_info("T", TensorProto.FLOAT,
+                                                                                            [3, 16])])
+        _externalize(init.node[0].attribute[0].t, location, offset, length)
+        model.training_info.add(initialization=init)
+        return model
+    if where == "tensors attribute":  # a TENSORS-typed attribute on a node (no standard op reads it)
+        model = linear()
+        model.graph.node[0].attribute.append(helper.make_attribute("extra", [numpy_helper.from_array(W, "We")]))
+        _externalize(model.graph.node[0].attribute[-1].tensors[0], location, offset, length)
+        return model
     raise ValueError(where)
 
 
@@ -156,3 +187,44 @@ def nested_loop(depth: int) -> onnx.ModelProto:
     inits = [numpy_helper.from_array(np.array(1, np.int64), "M"), numpy_helper.from_array(np.array(True), "cond"),
              numpy_helper.from_array(W, "W")]
     return _model([loop, *_head()], inits)
+
+
+def value_bomb(op: str) -> onnx.ModelProto:
+    """ConstantOfShape, Expand or Tile sized from the input's largest pixel value: nothing on the loader's zero
+    probe, n x n floats for an input whose maximum is n (60000 -> 14 GB). The logits depend on it, so it runs."""
+    ints = lambda name, v: numpy_helper.from_array(np.array(v, np.int64), name)  # noqa: E731
+    size = [helper.make_node("ReduceMax", ["x"], ["m"], keepdims=0),
+            helper.make_node("Cast", ["m"], ["mi"], to=TensorProto.INT64),
+            helper.make_node("Reshape", ["mi", "one"], ["n"]),
+            helper.make_node("Concat", ["n", "n"], ["nn"], axis=0)]
+    make = {
+        "ConstantOfShape": [helper.make_node("ConstantOfShape", ["nn"], ["big"])],
+        "Expand": [helper.make_node("Expand", ["unit", "nn"], ["big"])],
+        "Tile": [helper.make_node("Tile", ["unit", "nn"], ["big"])],
+    }[op]
+    total = [helper.make_node("ReduceSum", ["big"], ["s"], keepdims=0),
+             helper.make_node("Mul", ["s", "zero"], ["s0"]), *_head("W"),
+             ]
+    total[-1].output[0] = "g"
+    total.append(helper.make_node("Add", ["g", "s0"], ["y"]))
+    inits = [ints("one", [1]), numpy_helper.from_array(np.ones((1, 1), np.float32), "unit"),
+             numpy_helper.from_array(np.array(0, np.float32), "zero"), numpy_helper.from_array(W, "W")]
+    return _model([*size, *make, *total], inits)
+
+
+def endless_loop() -> onnx.ModelProto:
+    """A Loop with no trip count that runs while the mean pixel is above 0.9: never on the loaders' probes
+    (zeros, standard normal noise), forever on a white image. The logits are the head applied to its result."""
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["c"], ["c_out"]), helper.make_node("Identity", ["v"], ["v_out"])], "spin",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v", TensorProto.FLOAT, ["N", 1, 4, 4])],
+        [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v_out", TensorProto.FLOAT, ["N", 1, 4, 4])])
+    nodes = [helper.make_node("ReduceMean", ["x"], ["m"], keepdims=0),
+             helper.make_node("Greater", ["m", "threshold"], ["go"]),
+             helper.make_node("Loop", ["", "go", "x"], ["looped"], body=body, name="spin"),
+             helper.make_node("Flatten", ["looped"], ["f"]), helper.make_node("Gemm", ["f", "W"], ["y"], transB=1)]
+    inits = [numpy_helper.from_array(np.array(0.9, np.float32), "threshold"), numpy_helper.from_array(W, "W")]
+    return _model(nodes, inits)

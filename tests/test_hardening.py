@@ -74,16 +74,23 @@ def test_files_that_are_not_loadable_models_get_one_line_with_a_hint(make, expec
 def test_an_unreadable_file_is_one_clear_error(tmp_path, monkeypatch):
     path = save(hm.linear(), tmp_path / "locked.onnx")
 
-    def denied(self):
-        raise PermissionError(13, "Permission denied")
+    real_open = os.open
 
-    monkeypatch.setattr(Path, "read_bytes", denied)  # chmod 000 does not stop root, who runs CI
+    def denied(file, *args, **kwargs):
+        if str(file).endswith("locked.onnx"):
+            raise PermissionError(13, "Permission denied")
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", denied)  # chmod 000 does not stop root, who runs CI
     with pytest.raises(ModelError, match=r"cannot read the model file .*locked\.onnx: Permission denied"):
         onnxviz.load(path, limits=Limits(isolate=False))
 
 
 # -- external data -----------------------------------------------------------------------------------------
-WHERE = ["initializer", "constant", "sparse", "subgraph", "function"]
+WHERE = ["initializer", "constant", "sparse", "subgraph", "function", "function default", "function subgraph",
+         "training_info"]
+# also walked, but the ONNX checker refuses the model once the data is read (no standard op has the attribute)
+WALKED_ONLY = ["tensors attribute"]
 
 
 @pytest.mark.parametrize("where", WHERE)
@@ -121,7 +128,7 @@ ESCAPES = {
 }
 
 
-@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize("where", WHERE + WALKED_ONLY)
 @pytest.mark.parametrize("escape", list(ESCAPES))
 def test_external_data_that_escapes_or_lies_is_refused_before_reading(where, escape, outside):
     make, expected = ESCAPES[escape]
@@ -130,6 +137,51 @@ def test_external_data_that_escapes_or_lies_is_refused_before_reading(where, esc
     path = save(hm.external(where, location, offset, length), outside["folder"] / "m.onnx")
     with pytest.raises(ModelError, match=expected):
         onnxviz.load(path, limits=Limits(load_timeout=30))
+
+
+@pytest.mark.parametrize("where", ["function default", "function subgraph"])
+def test_onnxruntime_never_resolves_external_data_itself(where, tmp_path, monkeypatch):
+    """The leak of issue 15: a tensor the validator missed was read by onnxruntime relative to the working folder,
+    and its bytes came back in the logits. Now the model's folder is the only place looked at."""
+    cwd, folder = tmp_path / "cwd", tmp_path / "model"
+    cwd.mkdir()
+    (cwd / "secret.bin").write_bytes((hm.W * 1000).tobytes())
+    monkeypatch.chdir(cwd)
+    path = save(hm.external(where, "secret.bin"), folder / "m.onnx")
+    with pytest.raises(ModelError, match=r"external data file 'secret.bin' is missing from .*model"):
+        onnxviz.load(path, normalize=False)
+    (folder / "secret.bin").write_bytes(hm.W.tobytes())  # the model's own copy is read, and only it
+    np.testing.assert_allclose(onnxviz.load(path, normalize=False).run(X, ("y",))[0], EXPECTED, rtol=1e-6)
+
+
+def test_no_runtime_is_handed_a_model_that_names_an_external_file():
+    from onnxviz.backends.ort import OrtBackend
+    from onnxviz.guard.walk import external_tensors
+
+    proto = hm.external("function default", "w.bin")
+    assert external_tensors(proto) == ["function 'MakeW' > attribute default 'w'"]
+    with pytest.raises(ModelError, match="still refers to external data after validation"):
+        OrtBackend(proto, "x", np.dtype(np.float32))
+    assert external_tensors(hm.linear()) == []
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_non_regular_model_and_data_files_are_refused_before_reading(kind, tmp_path):
+    if kind == "fifo":
+        os.mkfifo(tmp_path / "model.onnx")
+        path, what = tmp_path / "model.onnx", "a named pipe"
+    else:
+        path, what = Path("/dev/zero"), "a character device"
+    start = time.monotonic()
+    with pytest.raises(ModelError, match=f"is not a regular file \\({what}\\)"):
+        onnxviz.load(path, limits=Limits(load_timeout=30))
+    assert time.monotonic() - start < 20  # refused at once, not read until a limit
+    (tmp_path / "d").mkdir()
+    os.mkfifo(tmp_path / "d" / "w.bin")  # a FIFO as external data used to block in open() until the timeout
+    model = save(hm.external("initializer", "w.bin"), tmp_path / "d" / "m.onnx")
+    with pytest.raises(ModelError, match="is not a regular file"):
+        onnxviz.load(model, limits=Limits(load_timeout=30))
+    assert time.monotonic() - start < 40
 
 
 def test_external_data_in_a_model_given_as_bytes_is_refused(tmp_path):

@@ -4,6 +4,8 @@ onnxruntime session and run one probe input. Whatever native code does to the pr
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -14,25 +16,47 @@ from ..errors import ModelError, first_line
 from . import sniff
 from .limits import Limits, human_bytes
 from .validate import inferred_budget, validate
+from .walk import ensure_self_contained
 
 PROTOBUF_LIMIT = 2**31 - 1
 
 
 def read_file(path: Path, limits: Limits, name: str | None = None) -> bytes:
-    """The model file's bytes, with one clear error for each way that can fail."""
+    """The model file's bytes, with one clear error for each way that can fail. Only regular files are read: a
+    FIFO, a device (/dev/zero) or a socket is refused before a byte is read (opened non-blocking, checked on the
+    open descriptor, so nothing can be swapped in between)."""
     shown = name or str(path)
     if path.is_dir():
         raise ModelError(f"{shown} is a folder, not a model file; pass the .onnx file inside it")
     if not path.exists():
         raise ModelError(f"model file not found: {shown}")
-    size = path.stat().st_size
-    if size > min(limits.max_file_bytes, PROTOBUF_LIMIT):
-        raise ModelError(f"{shown} is {human_bytes(size)}, over the {human_bytes(limits.max_file_bytes)} limit for a "
-                         "model file (large models keep their weights as external data next to the .onnx)")
     try:
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise ModelError(f"cannot read the model file {shown}: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ModelError(f"{shown} is not a regular file ({_kind(info.st_mode)}); onnxviz reads models from files")
+        if info.st_size > min(limits.max_file_bytes, PROTOBUF_LIMIT):
+            raise ModelError(f"{shown} is {human_bytes(info.st_size)}, over the {human_bytes(limits.max_file_bytes)} "
+                             "limit for a model file (large models keep their weights as external data next to the "
+                             ".onnx)")
+        chunks, left = [], info.st_size  # no more than was checked, should the file grow meanwhile
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 26))):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise ModelError(f"cannot read the model file {shown}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    kinds = {stat.S_ISFIFO: "a named pipe", stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device",
+             stat.S_ISSOCK: "a socket"}
+    return next((what for test, what in kinds.items() if test(mode)), "not a regular file")
 
 
 def parse(data: bytes, name: str) -> onnx.ModelProto:
@@ -61,6 +85,7 @@ def check_model(source: str | bytes, name: str, limits: Limits) -> tuple[str, by
     inferred_budget(proto, limits)
     if proto.ByteSize() > PROTOBUF_LIMIT:
         raise ModelError(f"{name} is over 2 GiB once its external data is read; such models are not supported yet")
+    ensure_self_contained(proto)
     serialized = proto.SerializeToString()
     try:
         onnx.checker.check_model(proto)
@@ -75,7 +100,7 @@ def _open_session(serialized: bytes, name: str) -> None:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.log_severity_level = 3
+    options.log_severity_level = 4
     options.intra_op_num_threads = options.inter_op_num_threads = 1  # thread pools cost more than tiny models
     try:
         session = ort.InferenceSession(serialized, options, providers=["CPUExecutionProvider"])

@@ -15,10 +15,6 @@ from ..errors import ModelError
 from .limits import Limits, human_bytes
 
 
-def is_external(tensor: onnx.TensorProto) -> bool:
-    return tensor.data_location == onnx.TensorProto.EXTERNAL or bool(tensor.external_data)
-
-
 def nbytes(elem_type: int, dims) -> int | None:
     """Bytes a tensor of this ONNX element type and shape takes; None for strings and unknown types."""
     if elem_type in (onnx.TensorProto.STRING, onnx.TensorProto.UNDEFINED):
@@ -66,7 +62,7 @@ def inline(tensor: onnx.TensorProto, folder: Path | None, where: str, limits: Li
     if expected is None:
         raise ModelError(f"{where}: external data of type {tensor.data_type} (strings?) is not supported")
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise ModelError(f"{where}: its external data file {path.name!r} is missing from {folder}") from None
     except OSError as exc:
@@ -74,7 +70,8 @@ def inline(tensor: onnx.TensorProto, folder: Path | None, where: str, limits: Li
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise ModelError(f"{where}: external data {path.name!r} is not a regular file")
+            raise ModelError(f"{where}: external data {path.name!r} is not a regular file (a pipe or a device?); "
+                             "onnxviz reads external data only from regular files")
         if info.st_nlink > 1:
             raise ModelError(f"{where}: external data {path.name!r} has {info.st_nlink} hard links (it may be a file "
                              "from outside the model's folder); copy it instead of linking it")

@@ -11,21 +11,20 @@ import onnx
 from ..errors import ModelError
 from . import external
 from .limits import Limits, human_bytes
-from .walk import Body, bodies, tensors
+from .walk import Body, is_external, walk
 
 
 def validate(proto: onnx.ModelProto, folder: Path | None, limits: Limits) -> bool:
     """Raise ModelError on the first problem; inline external data in place. True when data was inlined."""
     _versions(proto)
-    found = list(bodies(proto, limits.max_subgraph_depth))
-    deepest = max(b.depth for b in found)
-    if deepest > limits.max_subgraph_depth:
+    found = walk(proto, limits.max_subgraph_depth)
+    if found.deepest > limits.max_subgraph_depth:
         raise ModelError(f"If / Loop / Scan bodies are nested more than {limits.max_subgraph_depth} deep; onnxviz "
                          "refuses such graphs (a way to exhaust the parser)")
-    _domains(proto, found, limits)
-    for body in found:
-        _structure(body, outer=_outer_names(found, body))
-    return _tensors(found, folder, limits)
+    _domains(proto, found.bodies, limits)
+    for body in found.bodies:
+        _structure(body, outer=_outer_names(found.bodies, body))
+    return _tensors(found.tensors, folder, limits)
 
 
 def _versions(proto: onnx.ModelProto) -> None:
@@ -96,25 +95,24 @@ def _structure(body: Body, outer: set[str]) -> None:
             raise ModelError(f"output {name!r} of {body.where} is never computed")
 
 
-def _tensors(found: list[Body], folder: Path | None, limits: Limits) -> bool:
+def _tensors(found: list[tuple[onnx.TensorProto, str, bool]], folder: Path | None, limits: Limits) -> bool:
     budget = [limits.max_file_bytes]
     inlined = False
-    for body in found:
-        for tensor, where, dense in tensors(body):
-            if any(d < 0 for d in tensor.dims):
-                raise ModelError(f"{where} has a negative dimension {list(tensor.dims)}")
-            size = external.declared_bytes(tensor)
-            if size is not None and size > limits.max_tensor_bytes:
-                raise ModelError(f"{where} declares {shape_text(tensor.dims)} = {human_bytes(size)}, which exceeds "
-                                 f"the budget of {human_bytes(limits.max_tensor_bytes)} per tensor; raise it with "
-                                 "--max-tensor-size if that is intended")
-            if dense:
-                continue
-            if external.is_external(tensor):
-                external.inline(tensor, folder, where, limits, budget)
-                inlined = True
-            elif tensor.raw_data and size is not None and len(tensor.raw_data) != size:
-                raise ModelError(f"{where} holds {len(tensor.raw_data)} bytes where its shape needs {size}")
+    for tensor, where, dense in found:
+        if any(d < 0 for d in tensor.dims):
+            raise ModelError(f"{where} has a negative dimension {list(tensor.dims)}")
+        size = external.declared_bytes(tensor)
+        if size is not None and size > limits.max_tensor_bytes:
+            raise ModelError(f"{where} declares {shape_text(tensor.dims)} = {human_bytes(size)}, which exceeds "
+                             f"the budget of {human_bytes(limits.max_tensor_bytes)} per tensor; raise it with "
+                             "--max-tensor-size if that is intended")
+        if dense:
+            continue
+        if is_external(tensor):
+            external.inline(tensor, folder, where, limits, budget)
+            inlined = True
+        elif tensor.raw_data and size is not None and len(tensor.raw_data) != size:
+            raise ModelError(f"{where} holds {len(tensor.raw_data)} bytes where its shape needs {size}")
     return inlined
 
 
