@@ -23,3 +23,11 @@ def hang(*args):
 
 def hog(*args):
     return np.ones(2**40, np.uint8)  # 1 TiB: past any RLIMIT_AS the worker has
+
+
+def spin(*args):
+    marker = os.environ.get("ONNXVIZ_TEST_SPINNING")
+    if marker:
+        open(marker, "w").close()  # tells the test that the worker is busy now
+    while True:  # busy at 100% CPU, as a loader stuck in native code would be
+        pass

@@ -1,12 +1,14 @@
 """A reusable worker process for work that native code may crash: calls go over a socket pair, the worker has a
-memory limit (RLIMIT_AS) and each call a time limit. A segfault, abort, hang or out-of-memory kill becomes a
-ModelError in the caller, and the next call starts a fresh worker."""
+memory limit (RLIMIT_AS, never above the caller's own) and each call a time limit. A segfault, abort, hang or
+out-of-memory kill becomes a ModelError in the caller, and the next call starts a fresh worker. The worker dies
+with its parent (a parent-death signal), even when it is busy in native code."""
 
 from __future__ import annotations
 
 import atexit
 import importlib
 import os
+import queue
 import signal
 import socket
 import subprocess
@@ -17,6 +19,32 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from ..errors import ModelError, OnnxvizError
+from .memory import lower_address_space
+
+READY = "ready"
+_SPAWNS: queue.Queue = queue.Queue()
+
+
+def _spawner() -> None:
+    """Starts worker processes from one thread that lives as long as the process: the parent-death signal
+    fires when the *thread* that started a child ends, so a short-lived caller thread must not be it."""
+    while True:
+        args, kwargs, answer = _SPAWNS.get()
+        try:
+            answer.put(subprocess.Popen(*args, **kwargs))
+        except BaseException as exc:  # handed to the caller, which raises it
+            answer.put(exc)
+
+
+def _popen(*args, **kwargs) -> subprocess.Popen:
+    if not any(t.name == "onnxviz-spawner" for t in threading.enumerate()):
+        threading.Thread(target=_spawner, name="onnxviz-spawner", daemon=True).start()
+    answer: queue.Queue = queue.Queue()
+    _SPAWNS.put((args, kwargs, answer))
+    result = answer.get()
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 class Worker:
@@ -37,6 +65,9 @@ class Worker:
                 answered = self._conn.poll(timeout)
             except OSError:
                 answered = True  # the worker is gone: recv below says how
+            except BaseException:  # Ctrl-C while it works: its late answer must not reach the next call
+                self.stop()
+                raise
             if not answered:
                 self.stop()
                 raise ModelError(f"{what} did not finish within {timeout:g} s (a hang in native code?); the loader "
@@ -56,12 +87,25 @@ class Worker:
         package_root = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
         self._log = tempfile.TemporaryFile()
-        code = f"from onnxviz.guard.worker import serve; serve({theirs.fileno()}, {memory})"
-        self._proc = subprocess.Popen([sys.executable, "-c", code], pass_fds=(theirs.fileno(),), env=env,
-                                      stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
-        theirs.close()
+        code = f"from onnxviz.guard.worker import serve; serve({theirs.fileno()}, {memory}, {os.getpid()})"
+        try:
+            self._proc = _popen([sys.executable, "-c", code], pass_fds=(theirs.fileno(),), env=env,
+                                stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
+        finally:
+            theirs.close()
         self._conn = Connection(ours.detach())
         self._memory = memory
+        try:
+            ready = self._conn.poll(60) and self._conn.recv() == READY
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            death = self._death() if self._proc.poll() is not None else "no answer within 60 s"
+            tail = self._log_tail()
+            self.stop()
+            raise ModelError(f"the isolated loader process could not start ({death}); under a tight memory limit "
+                             "(ulimit -v, a container) give onnxviz more room, or pass --no-isolate."
+                             f"{tail}")
 
     def _death(self) -> str:
         code = self._proc.wait()
@@ -94,8 +138,10 @@ class Worker:
 
     def forget(self) -> None:
         """In a forked child: the parent's worker and socket are not ours to use or to stop."""
+        global _SPAWNS
         self._proc = self._conn = self._log = None
         self._lock = threading.Lock()
+        _SPAWNS = queue.Queue()  # the spawner thread did not survive the fork; its queue's lock may be held
 
 
 WORKER = Worker()
@@ -104,13 +150,28 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=WORKER.forget)
 
 
-def serve(fd: int, memory: int) -> None:
-    """The worker's loop: limit memory, then answer calls until the caller closes the socket."""
-    if memory > 0:
-        import resource
+def _die_with(parent: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent ends; if the parent is already gone, leave now."""
+    if sys.platform.startswith("linux"):
+        import ctypes
 
-        resource.setrlimit(resource.RLIMIT_AS, (memory, resource.RLIM_INFINITY))
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(0)
+
+
+def serve(fd: int, memory: int, parent: int | None = None) -> None:
+    """The worker's loop: tie its life to the parent's, lower its memory limit (never raising the caller's),
+    say it is ready, then answer calls until the caller closes the socket."""
+    if parent is not None:
+        _die_with(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in the terminal is the parent's to handle
+    if memory > 0 and os.name == "posix":
+        lower_address_space(memory)
     conn = Connection(fd)
+    importlib.import_module("onnxviz.guard.check")  # the imports that need memory happen before "ready"
+    conn.send(READY)
     while True:
         try:
             task, args = conn.recv()
