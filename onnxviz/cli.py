@@ -60,19 +60,25 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def limits_options(fn):
-    """--allow-domain, --max-tensor-size, --load-timeout and --no-isolate, turned into `limits` (a Limits)."""
+    """--allow-domain, --max-tensor-size, --load-timeout, --no-isolate, --max-memory and --run-timeout, turned
+    into `limits` (a Limits)."""
 
     @click.option("--allow-domain", multiple=True, metavar="DOMAIN",
                   help="Accept operators of this domain (e.g. com.microsoft); only standard ONNX ops by default.")
     @click.option("--max-tensor-size", default="4GB", show_default=True, metavar="SIZE",
                   help="Refuse models with a tensor larger than this (declared, or computed by shape inference).")
-    @click.option("--load-timeout", type=float, default=300.0, show_default=True, metavar="SECONDS",
-                  help="Time allowed to open the model in the isolated loader process.")
+    @click.option("--load-timeout", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True,
+                  metavar="SECONDS", help="Time allowed to open the model in the isolated loader process.")
     @click.option("--no-isolate", is_flag=True, help="Open the model in this process (no crash isolation).")
+    @click.option("--max-memory", default="4GB", show_default=True, metavar="SIZE",
+                  help="Memory one pass of the model may add to this process (onnxruntime or torch).")
+    @click.option("--run-timeout", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True,
+                  metavar="SECONDS", help="Time allowed for one onnxruntime pass (an endless Loop is stopped).")
     @functools.wraps(fn)
-    def wrapper(*args, allow_domain, max_tensor_size, load_timeout, no_isolate, **kwargs):
+    def wrapper(*args, allow_domain, max_tensor_size, load_timeout, no_isolate, max_memory, run_timeout, **kwargs):
         limits = Limits(max_tensor_bytes=parse_size(max_tensor_size), allowed_domains=frozenset(allow_domain),
-                        load_timeout=load_timeout, isolate=not no_isolate)
+                        load_timeout=load_timeout, isolate=not no_isolate, max_run_memory_bytes=parse_size(max_memory),
+                        run_timeout=run_timeout)
         return fn(*args, limits=limits, **kwargs)
 
     return wrapper

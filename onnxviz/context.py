@@ -135,12 +135,13 @@ class Context:
         on_input = wrt == "input"
 
         def chunk(x: np.ndarray, r: np.ndarray) -> list[np.ndarray]:
-            xt = backend.to_tensor(x, requires_grad=True)  # weights are frozen: the graph hangs on x
-            names = (self.score_tensor,) if on_input else tuple(dict.fromkeys((wrt, self.score_tensor)))
-            outs = backend.forward(xt, names, relu)
-            source = xt if on_input else outs[0]
-            (g,) = torch.autograd.grad(self._pick(outs[-1], r).sum(), source)
-            return [source.detach().cpu().numpy(), g.detach().cpu().numpy()]
+            with backend.bounded(x.shape):  # forward and backward share one memory budget
+                xt = backend.to_tensor(x, requires_grad=True)  # weights are frozen: the graph hangs on x
+                names = (self.score_tensor,) if on_input else tuple(dict.fromkeys((wrt, self.score_tensor)))
+                outs = backend.forward(xt, names, relu)
+                source = xt if on_input else outs[0]
+                (g,) = torch.autograd.grad(self._pick(outs[-1], r).sum(), source)
+                return [source.detach().cpu().numpy(), g.detach().cpu().numpy()]
 
         with torch.enable_grad():
             acts, grads = self._run(chunk, (xb, rows), on_chunk)

@@ -14,7 +14,7 @@ import onnx
 
 from . import preprocess
 from .backends.ort import OrtBackend
-from .errors import ConversionError, ModelError, TargetError
+from .errors import ConversionError, ModelError, OnnxvizError, TargetError, first_line
 from .guard import Limits, open_model
 from .layers import Layer, default_cam_layer, layer_table, resolve_layer
 from .targets import Target
@@ -161,8 +161,9 @@ class Model:
     already parsed, validated and checked the model (onnx.checker included) in the loader process."""
 
     def __init__(self, original: onnx.ModelProto, source: str, *, layout: str | None = None, normalize: bool = True,
-                 device: str = "cpu", parity_tolerance: float = DEFAULT_PARITY_TOLERANCE):
+                 device: str = "cpu", parity_tolerance: float = DEFAULT_PARITY_TOLERANCE, limits: Limits | None = None):
         self.source = source
+        self.limits = limits or Limits()
         self.name = Path(source).stem if not source.startswith("<") else "model"
         self.hash = hashlib.sha256(original.SerializeToString()).hexdigest()[:16]
         self.device = device
@@ -195,7 +196,7 @@ class Model:
             return
         probe = self.probe_input()
         names = tuple(o.name for o in original.graph.output)
-        ref = OrtBackend(original, self.input.name, self.input.dtype, "cpu").run(probe, names)
+        ref = OrtBackend(original, self.input.name, self.input.dtype, "cpu", self.limits).run(probe, names)
         self.proto = _infer_shapes(candidate)
         got = self.ort.run(probe, names)
         if all(np.allclose(a, b, rtol=1e-4, atol=1e-5 * max(1.0, float(np.abs(a).max(initial=0)))) for a, b in
@@ -263,7 +264,7 @@ class Model:
 
     @cached_property
     def ort(self) -> OrtBackend:
-        return OrtBackend(self.proto, self.input.name, self.input.dtype, self.device)
+        return OrtBackend(self.proto, self.input.name, self.input.dtype, self.device, self.limits)
 
     @cached_property
     def torch(self):
@@ -271,7 +272,7 @@ class Model:
         from .backends.torch import TorchBackend
 
         try:
-            backend = TorchBackend(self.proto, self.device)
+            backend = TorchBackend(self.proto, self.device, self.limits)
         except ConversionError as exc:
             self.conversion_error = str(exc)
             raise
@@ -280,8 +281,15 @@ class Model:
         probe = self.probe_input()
         names = tuple(self.outputs)
         ref = self.ort.run(probe, names)
-        with torch.no_grad():
-            got = [t.detach().cpu().numpy() for t in backend.forward(backend.to_tensor(probe), names)]
+        try:
+            with torch.no_grad():
+                got = [t.detach().cpu().numpy() for t in backend.forward(backend.to_tensor(probe), names)]
+        except OnnxvizError:
+            raise
+        except Exception as exc:  # a converted graph that cannot run is a conversion problem, said in one line
+            self.conversion_error = f"the PyTorch conversion fails to run: {type(exc).__name__}: {first_line(exc)}"
+            raise ConversionError(f"{self.conversion_error[:400]}. Gradient methods need it; forward-only methods "
+                                  "(occlusion, rise, scorecam) still work") from None
         diff = max(float(np.abs(a - b).max(initial=0)) for a, b in zip(ref, got, strict=True))
         scale = max(float(np.abs(a).max(initial=0)) for a in ref)
         self.parity = Parity(diff, scale, self.parity_tolerance)
@@ -310,4 +318,5 @@ def load(source: str | os.PathLike | bytes | onnx.ModelProto, *, layout: str | N
     if device not in ("cpu", "cuda"):
         raise ModelError(f"device must be cpu or cuda, not {device!r}")
     proto, name = open_model(source, limits)
-    return Model(proto, name, layout=layout, normalize=normalize, device=device, parity_tolerance=parity_tolerance)
+    return Model(proto, name, layout=layout, normalize=normalize, device=device, parity_tolerance=parity_tolerance,
+                 limits=limits)

@@ -118,13 +118,14 @@ class Oracle:
         targets = self.targets
 
         def chunk(x: np.ndarray, r: np.ndarray) -> list[np.ndarray]:
-            xt = backend.to_tensor(x, requires_grad=True)
-            (z,) = backend.forward(xt, (self.logits_tensor,))
-            z = z.reshape(len(z), -1)
-            t = None if targets is None else torch.as_tensor(targets[r], device=z.device)
-            j = objective(z, torch.as_tensor(labels[r], device=z.device), t, loss)
-            (g,) = torch.autograd.grad(j.sum(), xt)
-            return [g.detach().cpu().numpy()]
+            with backend.bounded(x.shape):
+                xt = backend.to_tensor(x, requires_grad=True)
+                (z,) = backend.forward(xt, (self.logits_tensor,))
+                z = z.reshape(len(z), -1)
+                t = None if targets is None else torch.as_tensor(targets[r], device=z.device)
+                j = objective(z, torch.as_tensor(labels[r], device=z.device), t, loss)
+                (g,) = torch.autograd.grad(j.sum(), xt)
+                return [g.detach().cpu().numpy()]
 
         x = self.pre.apply(imgs).astype(self.model.input.dtype)
         with torch.enable_grad():

@@ -11,7 +11,12 @@ import onnx
 import onnxruntime as ort
 
 from ..errors import ModelError, first_line
+from ..guard.limits import Limits
+from ..guard.run import run_onnxruntime
+from ..guard.walk import ensure_self_contained
 from .graph import cut_from, with_outputs
+
+ort.set_default_logger_severity(4)  # its own log lines (errors too) would break the one-line error rule
 
 
 def providers_for(device: str) -> list[str]:
@@ -26,11 +31,15 @@ def providers_for(device: str) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-def _run(session: ort.InferenceSession, outputs: tuple[str, ...], feed: dict) -> list[np.ndarray]:
+def _run(session: ort.InferenceSession, outputs: tuple[str, ...], feed: dict, limits: Limits) -> list[np.ndarray]:
+    """One pass, within the run limits (memory, time, signals: see guard.run)."""
+    shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in feed.items())
     try:
-        return session.run(list(outputs), feed)
+        return run_onnxruntime(lambda options: session.run(list(outputs), feed, options), limits,
+                               f"running the model on {shapes}")
+    except (ModelError, KeyboardInterrupt):
+        raise
     except Exception as exc:  # onnxruntime's Fail, InvalidArgument, RuntimeException... are unrelated types
-        shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in feed.items())
         raise ModelError(f"onnxruntime failed to run the model on {shapes}: {first_line(exc)[:500]}") from None
 
 
@@ -49,7 +58,10 @@ def set_threads(n: int) -> None:
 class OrtBackend:
     """Forward passes on onnxruntime. Sessions are cached per requested output set."""
 
-    def __init__(self, proto: onnx.ModelProto, input_name: str, input_dtype: np.dtype, device: str = "cpu"):
+    def __init__(self, proto: onnx.ModelProto, input_name: str, input_dtype: np.dtype, device: str = "cpu",
+                 limits: Limits | None = None):
+        ensure_self_contained(proto)  # onnxruntime must never resolve a file path itself
+        self.limits = limits or Limits()
         self.proto = proto
         self.input_name = input_name
         self.input_dtype = input_dtype
@@ -59,7 +71,7 @@ class OrtBackend:
 
     def _create(self, proto: onnx.ModelProto) -> ort.InferenceSession:
         options = ort.SessionOptions()
-        options.log_severity_level = 3
+        options.log_severity_level = 4  # errors come back as exceptions, said in one line by _run
         options.intra_op_num_threads = _THREADS["intra_op"]
         try:
             return ort.InferenceSession(proto.SerializeToString(), options, providers=self.providers)
@@ -75,7 +87,7 @@ class OrtBackend:
     def run(self, x: np.ndarray, outputs: tuple[str, ...]) -> list[np.ndarray]:
         """One forward pass of one chunk; returns the requested tensors."""
         feed = {self.input_name: np.ascontiguousarray(x, dtype=self.input_dtype)}
-        return _run(self.session(outputs), outputs, feed)
+        return _run(self.session(outputs), outputs, feed, self.limits)
 
     def run_from(self, layer: str, acts: np.ndarray, x: np.ndarray, outputs: tuple[str, ...]) -> list[np.ndarray]:
         """Run the rest of the network from `layer`, fed with `acts` (and `x` where a branch bypasses it)."""
@@ -83,4 +95,4 @@ class OrtBackend:
         feed = {}
         for inp in session.get_inputs():
             feed[inp.name] = acts if inp.name == layer else np.ascontiguousarray(x, dtype=self.input_dtype)
-        return _run(session, outputs, feed)
+        return _run(session, outputs, feed, self.limits)

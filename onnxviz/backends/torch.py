@@ -3,6 +3,7 @@ as extra outputs of the fx graph, so gradients wrt any layer need no hooks."""
 
 from __future__ import annotations
 
+import contextlib
 import operator
 import re
 from functools import lru_cache
@@ -11,6 +12,8 @@ import numpy as np
 import onnx
 
 from ..errors import ConversionError, DependencyError
+from ..guard.limits import Limits
+from ..guard.run import torch_pass
 
 INSTALL_HINT = 'install the torch extra: pip install "onnxviz[torch]"'
 
@@ -101,8 +104,9 @@ def _swap_relus(graph, module, mode: str) -> None:
 class TorchBackend:
     """One conversion per model; a cheap fx view per requested output set."""
 
-    def __init__(self, proto: onnx.ModelProto, device: str = "cpu"):
+    def __init__(self, proto: onnx.ModelProto, device: str = "cpu", limits: Limits | None = None):
         import_torch()
+        self.limits = limits or Limits()
         from onnx2torch import convert
 
         from . import compat
@@ -159,8 +163,13 @@ class TorchBackend:
         return view.eval()
 
     def forward(self, x, outputs: tuple[str, ...], relu: str = "standard") -> tuple:
-        """Run on a torch tensor and return the requested tensors (differentiable)."""
-        return self.view(outputs, relu)(x)
+        """Run on a torch tensor and return the requested tensors (differentiable), within the memory budget."""
+        with self.bounded(x.shape):
+            return self.view(outputs, relu)(x)
+
+    def bounded(self, shape) -> contextlib.AbstractContextManager:
+        """The run limits around torch work on a batch of `shape` (forward and backward)."""
+        return torch_pass(self.limits, f"the PyTorch pass on {list(shape)}")
 
     def to_tensor(self, x: np.ndarray, requires_grad: bool = False):
         torch = import_torch()

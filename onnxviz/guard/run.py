@@ -1,0 +1,211 @@
+"""Bounds on running an untrusted model in this process, for onnxruntime and torch alike.
+
+- Memory: while a pass runs, the process's address space may grow by at most `max_run_memory_bytes` (the soft
+  RLIMIT_AS is lowered for the pass and restored after, never above the caller's own limits). An allocation past
+  it fails inside the runtime, which then reports an error instead of the machine swapping or the OOM killer.
+- Time: an onnxruntime pass that runs past `run_timeout` is stopped through its RunOptions.terminate flag.
+- Signals: Ctrl-C and SIGTERM stop an onnxruntime pass at once, even one stuck in an endless Loop: Python's own
+  C-level handler writes the signal to a wakeup pipe that a watcher thread reads, and the watcher sets the
+  terminate flag of every pass in flight (Python handlers alone would wait for the pass to return).
+
+POSIX only for memory (Linux reads /proc/self/statm); elsewhere the memory bound is skipped."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ModelError
+from .limits import Limits, human_bytes
+from .memory import lower_address_space
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _address_space() -> int | None:
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[0]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class _MemoryWindow:
+    """Process-wide: the first pass to start lowers the soft limit to (current size + budget); passes that start
+    meanwhile in other threads widen it by their own budget; the last one to end restores the caller's limit."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active = 0
+        self._saved: tuple[int, int] | None = None
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def __call__(self, budget: int) -> Iterator[None]:
+        depth = getattr(self._local, "depth", 0)
+        size = _address_space() if depth == 0 else None
+        if size is None:  # nested in this thread, or no /proc: nothing to adjust
+            self._local.depth = depth + 1
+            try:
+                yield
+            finally:
+                self._local.depth = depth
+            return
+        import resource
+
+        with self._lock:
+            if self._active == 0:
+                self._saved = resource.getrlimit(resource.RLIMIT_AS)
+            current = resource.getrlimit(resource.RLIMIT_AS)[0]
+            wanted = size + budget
+            if self._active and current != resource.RLIM_INFINITY:
+                wanted = max(wanted, current)
+            if self._active == 0:
+                lower_address_space(wanted)
+            else:
+                _widen(wanted, self._saved)
+            self._active += 1
+        self._local.depth = 1
+        try:
+            yield
+        finally:
+            self._local.depth = 0
+            with self._lock:
+                self._active -= 1
+                if self._active == 0 and self._saved is not None:
+                    resource.setrlimit(resource.RLIMIT_AS, self._saved)
+                    self._saved = None
+
+
+def _widen(wanted: int, saved: tuple[int, int] | None) -> None:
+    """Raise the lowered soft limit for another pass, never past the caller's own soft and hard limits."""
+    import resource
+
+    ceiling = [v for v in (saved or (resource.RLIM_INFINITY,) * 2) if v != resource.RLIM_INFINITY]
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    new = min([wanted, *ceiling])
+    if soft == resource.RLIM_INFINITY or new > soft:
+        resource.setrlimit(resource.RLIMIT_AS, (new, hard))
+
+
+memory_window = _MemoryWindow()
+
+
+@dataclass
+class _Pass:
+    options: Any  # onnxruntime.RunOptions
+    deadline: float
+    why: str = ""  # "timeout" or "signal" once the watcher stopped it
+
+
+class _Watcher:
+    """One daemon thread: stops passes past their deadline, and all passes when a signal arrives."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._passes: dict[int, _Pass] = {}
+        self._thread: threading.Thread | None = None
+        self._read_fd = self._write_fd = -1
+        self._forward_to = -1  # the wakeup fd someone else (asyncio, ...) had set: it gets the signals too
+
+    def _ensure(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._read_fd, self._write_fd = os.pipe()
+        os.set_blocking(self._write_fd, False)
+        self._thread = threading.Thread(target=self._loop, name="onnxviz-run-watcher", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        stopping = {int(signal.SIGINT), int(getattr(signal, "SIGTERM", signal.SIGINT))}
+        while True:
+            ready, _, _ = select.select([self._read_fd], [], [], 0.2)
+            received = os.read(self._read_fd, 512) if ready else b""
+            if received and self._forward_to >= 0:
+                with contextlib.suppress(OSError):
+                    os.write(self._forward_to, received)
+            stop = any(b in stopping for b in received)
+            now = time.monotonic()
+            with self._lock:
+                for p in self._passes.values():
+                    if stop and not p.why:
+                        p.why, p.options.terminate = "signal", True
+                    elif now > p.deadline and not p.why:
+                        p.why, p.options.terminate = "timeout", True
+
+    @contextlib.contextmanager
+    def watch(self, options: Any, timeout: float) -> Iterator[_Pass]:
+        with self._lock:
+            self._ensure()
+            record = _Pass(options, time.monotonic() + timeout)
+            self._passes[id(record)] = record
+        previous = None
+        on_main = threading.current_thread() is threading.main_thread()
+        if on_main:
+            with contextlib.suppress(ValueError):  # signals reach the watcher through the wakeup pipe
+                previous = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
+                self._forward_to = previous if previous != self._write_fd else -1
+        try:
+            yield record
+        finally:
+            if on_main and previous is not None:
+                with contextlib.suppress(ValueError):
+                    signal.set_wakeup_fd(previous)
+                self._forward_to = -1
+            with self._lock:
+                self._passes.pop(id(record), None)
+
+
+_WATCHER = _Watcher()
+
+
+def _is_memory_failure(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or any(k in text for k in ("failed to allocate", "bad_alloc",
+                                                                   "can't allocate memory", "not enough memory",
+                                                                   "cannot allocate memory"))
+
+
+def memory_error(limits: Limits, what: str) -> ModelError:
+    return ModelError(f"{what} needed more than {human_bytes(limits.max_run_memory_bytes)} of memory beyond what the "
+                      "process already uses, the budget for one pass of a model; if the model really needs it, raise "
+                      "--max-memory (Python: Limits(max_run_memory_bytes=...)) or lower --batch-size")
+
+
+def run_onnxruntime(fn: Callable[[Any], Any], limits: Limits, what: str) -> Any:
+    """fn(run_options) -> its result, within the memory budget and the time limit, stoppable by signals."""
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    options.log_severity_level = 4  # failures come back as exceptions; the log line would be a second copy
+    with _WATCHER.watch(options, limits.run_timeout) as record, memory_window(limits.max_run_memory_bytes):
+        try:
+            return fn(options)
+        except Exception as exc:
+            if record.why == "signal":
+                raise KeyboardInterrupt from None
+            if record.why == "timeout":
+                raise ModelError(f"{what} did not finish within {limits.run_timeout:g} s and was stopped (an endless "
+                                 "Loop in the graph?); if the model is just slow, raise --run-timeout") from None
+            if _is_memory_failure(exc):
+                raise memory_error(limits, what) from None
+            raise
+
+
+@contextlib.contextmanager
+def torch_pass(limits: Limits, what: str) -> Iterator[None]:
+    """The memory budget around torch work (forward and backward); its allocation failures become one error."""
+    with memory_window(limits.max_run_memory_bytes):
+        try:
+            yield
+        except (RuntimeError, MemoryError) as exc:
+            if _is_memory_failure(exc):
+                raise memory_error(limits, what) from None
+            raise
