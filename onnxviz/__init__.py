@@ -1,5 +1,12 @@
 """onnxviz: explain and visualize vision models from nothing but an ONNX file."""
 
+import os as _os
+
+from .imageheader import MAX_PIXELS as _MAX_PIXELS
+
+# OpenCV reads its pixel cap when it loads: set it before any of our modules imports cv2
+_os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(_MAX_PIXELS))
+_os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # its warnings would break the one-line error rule
 from .api import explain, load_image, methods
 from .attacks import Attack, AttackResult, Oracle, attack
 from .context import Context

@@ -15,100 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImageError, OutputError
+from . import imageheader
+from .errors import ImageError, OutputError, first_line
 
-MAX_PIXELS = 64_000_000
-os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
+MAX_PIXELS = imageheader.MAX_PIXELS
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))  # also set by onnxviz/__init__, first
+os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # its warnings would break the one-line error rule
 import cv2  # noqa: E402  (the limit above must be set before OpenCV loads)
 
-
-def _png_size(data: bytes) -> tuple[int, int] | None:
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
-        w, h = struct.unpack(">II", data[16:24])
-        return w, h
-    return None
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    if data[:2] != b"\xff\xd8":
-        return None
-    i = 2
-    while i + 9 < len(data):
-        if data[i] != 0xFF:
-            i += 1
-            continue
-        marker = data[i + 1]
-        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
-            return w, h
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            i += 2
-            continue
-        i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
-    return None
-
-
-def _bmp_size(data: bytes) -> tuple[int, int] | None:
-    if data[:2] == b"BM" and len(data) >= 26:
-        w, h = struct.unpack("<ii", data[18:26])
-        return abs(w), abs(h)
-    return None
-
-
-def _webp_size(data: bytes) -> tuple[int, int] | None:
-    if data[:4] != b"RIFF" or data[8:12] != b"WEBP" or len(data) < 30:
-        return None
-    chunk = data[12:16]
-    if chunk == b"VP8X":
-        return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
-    if chunk == b"VP8L":
-        bits = int.from_bytes(data[21:25], "little")
-        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
-    if chunk == b"VP8 ":
-        w, h = struct.unpack("<HH", data[26:30])
-        return w & 0x3FFF, h & 0x3FFF
-    return None
-
-
-def _tiff_size(data: bytes) -> tuple[int, int] | None:
-    """Width and height tags of the first image directory."""
-    if data[:4] not in (b"II*\x00", b"MM\x00*"):
-        return None
-    e = "<" if data[:2] == b"II" else ">"
-    try:
-        (offset,) = struct.unpack(e + "I", data[4:8])
-        (count,) = struct.unpack(e + "H", data[offset : offset + 2])
-        found = {}
-        for k in range(count):
-            tag, kind = struct.unpack(e + "HH", data[offset + 2 + 12 * k : offset + 6 + 12 * k])
-            raw = data[offset + 10 + 12 * k : offset + 14 + 12 * k]
-            if tag in (256, 257):
-                found[tag] = struct.unpack(e + ("H" if kind == 3 else "I"), raw[: 2 if kind == 3 else 4])[0]
-        return (found[256], found[257]) if len(found) == 2 else None
-    except struct.error:
-        return None
-
-
-# the formats onnxviz reads, by their first bytes (OpenCV would also read PPM, PFM, EXR, HDR, JPEG 2000, ...)
-FORMATS = {"PNG": (b"\x89PNG\r\n\x1a\n",), "JPEG": (b"\xff\xd8\xff",), "BMP": (b"BM",),
-           "WebP": (b"RIFF",), "TIFF": (b"II*\x00", b"MM\x00*")}
-
-
-def image_format(data: bytes) -> str | None:
-    """PNG, JPEG, BMP, WebP or TIFF from the magic bytes; None for anything else."""
-    for name, magics in FORMATS.items():
-        if any(data.startswith(m) for m in magics) and (name != "WebP" or data[8:12] == b"WEBP"):
-            return name
-    return None
-
-
-def declared_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a PNG, JPEG, BMP, WebP or TIFF header; None when it cannot be read."""
-    for reader in (_png_size, _jpeg_size, _bmp_size, _webp_size, _tiff_size):
-        size = reader(data)
-        if size:
-            return size
-    return None
+image_format = imageheader.image_format
+declared_size = imageheader.declared_size
 
 
 def jpeg_orientation(data: bytes) -> int:
@@ -146,20 +62,26 @@ def decode_image(data: bytes, name: str = "image") -> np.ndarray:
     """Encoded bytes -> RGB float32 HWC in [0, 1], following the module's policy."""
     if not data:
         raise ImageError(f"{name} is empty (0 bytes)")
-    if image_format(data) is None:
-        raise ImageError(f"{name} is not a PNG, JPEG, BMP, WebP or TIFF image (its first bytes say otherwise); "
-                         "convert it to one of those")
-    size = declared_size(data)
-    if size is not None and 0 in size:
-        raise ImageError(f"{name} has no pixels: its header says {size[0]}x{size[1]}")
-    if size and size[0] * size[1] > MAX_PIXELS:
-        raise ImageError(f"{name}: {size[0]}x{size[1]} pixels is more than the limit of {MAX_PIXELS:,}")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    header = imageheader.read_header(data, name, MAX_PIXELS)
+    # OpenCV reads OS/2 bitmaps as one grey channel unless colour is asked for (they have no alpha)
+    flags = cv2.IMREAD_COLOR if header.os2_bmp else cv2.IMREAD_UNCHANGED
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error as exc:  # its assertions on odd headers, and its own pixel cap
+        if "MAX_IMAGE_PIXELS" in str(exc):
+            raise ImageError(f"{name} has more pixels than the limit of {MAX_PIXELS:,} (seen while decoding)") from None
+        raise ImageError(f"{name} is damaged or not supported: OpenCV refuses it ({first_line(exc)[:200]})") from None
     if img is None:
         raise ImageError(f"{name} is damaged or truncated: OpenCV cannot decode it (PNG, JPEG, BMP, WebP and TIFF "
                          "are supported)")
+    if img.size == 0:
+        raise ImageError(f"{name} has no pixels")
     scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(img.dtype, 1.0)
     img = img.astype(np.float32) / scale
+    if not np.isfinite(img).all():
+        bad = int((~np.isfinite(img)).sum())
+        raise ImageError(f"{name} holds {bad} NaN or infinite pixel values (a float TIFF?); onnxviz reads finite "
+                         "pixels only")
     if img.ndim == 2:
         img = img[..., None]
     if img.shape[-1] == 4:  # BGRA: composite on white
