@@ -3,27 +3,37 @@
 from __future__ import annotations
 
 import functools
-import signal
+import sys
 import warnings
 from pathlib import Path
 
 import click
 
-from . import api, registry
+from . import api, interrupts, registry
 from .cli_attack import attack_command
 from .cli_batch import batch_command
 from .cli_compare import compare_command
 from .cli_evaluate import evaluate_command
 from .cli_inspect import inspect_group
-from .cli_options import out_option
+from .cli_options import echo, image_options, out_option
 from .cli_synthesize import synthesize_command
 from .errors import NumericWarning, OnnxvizError, OptionError
 from .estimate import Estimator
 from .guard.limits import Limits, parse_size
 from .inspect.summary import shape_text
 from .model import DEFAULT_PARITY_TOLERANCE, Model, load
-from .preprocess import PRESETS, Preprocessing
 from .targets import Target
+from .text import printable
+
+
+class _Printable:
+    """A stderr that shows control characters as escapes: click's own errors repeat what was typed."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(printable(text))
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 class Group(click.Group):
@@ -36,6 +46,37 @@ class Group(click.Group):
             if (ctx.obj or {}).get("debug"):
                 raise
             raise click.ClickException(str(exc)) from None
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode: bool = True, **extra):
+        """click's standalone handling, with every message escaped and a run that a signal reached failing; the
+        exit status is raised as SystemExit (standalone) or returned."""
+        code = self._status(args, prog_name, complete_var, **extra)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+    def _status(self, *args, **extra) -> int:
+        try:
+            code = super().main(*args, standalone_mode=False, **extra)
+            interrupts.check()
+            return code if isinstance(code, int) else 0
+        except click.ClickException as exc:
+            exc.show(file=_Printable())
+            return exc.exit_code
+        except (click.exceptions.Abort, KeyboardInterrupt, EOFError):
+            echo("\nAborted!", err=True)
+            return 1
+        except click.exceptions.Exit as exc:
+            return exc.exit_code
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None, debug: bool = False) -> None:
+    """Our warnings as one `warning:` line each; other libraries' only with --debug."""
+    text = str(message)
+    if text.startswith("onnxviz: "):
+        echo(f"warning: {text.removeprefix('onnxviz: ')}", err=True)
+    elif debug:
+        sys.stderr.write(printable(warnings.formatwarning(message, category, filename, lineno, line)))
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -57,6 +98,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       onnxviz batch model.onnx photos/ -m gradcam    a whole folder -> batch/manifest.parquet, resumable
     """
     ctx.obj = {"debug": debug}
+    warnings.showwarning = functools.partial(_show_warning, debug=debug)
 
 
 def limits_options(fn):
@@ -85,7 +127,8 @@ def limits_options(fn):
 
 
 def model_options(fn):
-    """--layout, --device, --parity-tol, --no-normalize and the limits, turned into a loaded Model."""
+    """--layout, --device, --parity-tol, --no-normalize, the limits and the image options, turned into a loaded
+    Model that reads images with the preprocessing asked for."""
 
     @click.option("--layout", type=click.Choice(["NCHW", "NHWC"]), help="Override the detected input layout.")
     @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
@@ -94,10 +137,12 @@ def model_options(fn):
                   help="Largest accepted onnxruntime-vs-torch difference, relative to max(1, |output|).")
     @click.option("--no-normalize", is_flag=True, help="Use the graph as stored (skip onnxslim).")
     @limits_options
+    @image_options
     @functools.wraps(fn)
-    def wrapper(model: str, layout, device, parity_tol, no_normalize, limits, **kwargs):
+    def wrapper(model: str, layout, device, parity_tol, no_normalize, limits, preprocessing, **kwargs):
         loaded = load(model, layout=layout, device=device, parity_tolerance=parity_tol, normalize=not no_normalize,
                       limits=limits)
+        loaded.use_preprocessing(preprocessing.preset, mean=preprocessing.mean, std=preprocessing.std)
         return fn(loaded, **kwargs)
 
     return wrapper
@@ -116,12 +161,12 @@ def info(model: Model, no_torch: bool, brief: bool) -> None:
 
     rows = facts(model, with_torch=not no_torch)
     for key, value in rows:
-        click.echo(f"{key:<11}{value}")
+        echo(f"{key:<11}{value}")
     if not brief:
-        click.echo(f"\n  {'layer':<48}{'op':<20}{'shape':<22}{'params':>10}{'FLOPs':>10}  receptive field")
+        echo(f"\n  {'layer':<48}{'op':<20}{'shape':<22}{'params':>10}{'FLOPs':>10}  receptive field")
         for row in summarize(model):
             if row.params or row.flops or row.op_type in ("MaxPool", "AveragePool", "GlobalAveragePool"):
-                click.echo(f"  {row.name[-47:]:<48}{row.op_type:<20}{shape_text(row.shape):<22}{human(row.params):>10}"
+                echo(f"  {row.name[-47:]:<48}{row.op_type:<20}{shape_text(row.shape):<22}{human(row.params):>10}"
                            f"{human(row.flops):>10}  {row.field or '-'}")
 
 
@@ -134,12 +179,12 @@ def layers(model: Model, spatial: bool) -> None:
     default = model.default_layer.name if model.default_layer else None
     shown = [layer for layer in model.layers if not spatial or layer.spatial]
     width = min(max((len(layer.name) for layer in shown), default=10), 60)
-    click.echo(f"  {'tensor':<{width}}  {'op':<20}shape")
+    echo(f"  {'tensor':<{width}}  {'op':<20}shape")
     for layer in shown:
         mark = "*" if layer.name == default else " "
-        click.echo(f"{mark} {layer.name:<{width}}  {layer.op_type:<20}{shape_text(layer.shape)}")
+        echo(f"{mark} {layer.name:<{width}}  {layer.op_type:<20}{shape_text(layer.shape)}")
     if default:
-        click.echo("\n* default layer for CAM methods (--layer auto); --layer also takes node names and last_conv")
+        echo("\n* default layer for CAM methods (--layer auto); --layer also takes node names and last_conv")
 
 
 @cli.command(short_help="List registered methods, or show one method's options.")
@@ -151,19 +196,19 @@ def methods(name: str | None) -> None:
         registry.get(name)  # the error for an unknown or broken name
         row = next(r for r in rows if r["name"] == name)
         needs = row["requires"] + (" + a layer" if row["needs_layer"] else "")
-        click.echo(f"{row['name']}  ({row['family']}, needs {needs}, from {row['distribution']})")
-        click.echo(f"  {row['summary']}")
-        click.echo(f"  paper: {row['paper'] or '-'}")
-        click.echo("  options:" if row["options"] else "  options: none")
+        echo(f"{row['name']}  ({row['family']}, needs {needs}, from {row['distribution']})")
+        echo(f"  {row['summary']}")
+        echo(f"  paper: {row['paper'] or '-'}")
+        echo("  options:" if row["options"] else "  options: none")
         for opt, kind, default, help_text in row["options"]:
-            click.echo(f"    {opt} ({kind}, default {default}): {help_text}")
+            echo(f"    {opt} ({kind}, default {default}): {help_text}")
         return
     for row in rows:
         if row["error"]:
-            click.echo(f"{row['name']:<22}BROKEN ({row['distribution']}): {row['error']}")
+            echo(f"{row['name']:<22}BROKEN ({row['distribution']}): {row['error']}")
             continue
         needs = row["requires"] + ("+layer" if row["needs_layer"] else "")
-        click.echo(f"{row['name']:<22}{row['family']:<13}{needs:<17}{row['distribution']:<25}{row['summary']}")
+        echo(f"{row['name']:<22}{row['family']:<13}{needs:<17}{row['distribution']:<25}{row['summary']}")
 
 
 def _route_options(pairs: tuple[tuple[str, str], ...], names: list[str]) -> dict[str, dict[str, str]]:
@@ -214,9 +259,6 @@ def _target(spec: str, output: str | None):
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
               help="Inputs per backend call.")
 @click.option("--seed", default=0, show_default=True, help="Seed for methods that sample.")
-@click.option("--preprocess", type=click.Choice(list(PRESETS)), help="Preset (default: model metadata, else imagenet).")
-@click.option("--mean", help="Per-channel mean, comma-separated (overrides the preset).")
-@click.option("--std", help="Per-channel std, comma-separated (overrides the preset).")
 @click.option("--gradient", type=click.Choice(["auto", "exact", "estimate"]), default="auto", show_default=True,
               help="Gradients from torch (exact), black-box estimates through onnxruntime (estimate), or torch "
                    "with an estimate when the graph cannot be converted (auto).")
@@ -229,7 +271,7 @@ def _target(spec: str, output: str | None):
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @model_options
 def explain(model: Model, images, method_names, options, target, layer, output_name, out, batch_size, seed,
-            preprocess, mean, std, gradient, backend, estimator, queries, no_arrays, quiet) -> None:
+            gradient, backend, estimator, queries, no_arrays, quiet) -> None:
     """Explain IMAGES with one or more methods; writes overlays, a grid, arrays and index.html to --out."""
     from .viz.report import write_run
 
@@ -238,8 +280,7 @@ def explain(model: Model, images, method_names, options, target, layer, output_n
     classes = {n: registry.get(n) for n in names}
     if layer and not any(c.needs_layer for c in classes.values()):
         raise OptionError(f"--layer is only used by layer methods, and none of {', '.join(names)} takes one")
-    pre = _preprocessing(model, preprocess, mean, std)
-    x = api.load_image(list(images), model, pre)
+    x = api.load_image(list(images), model)
     gradient = {"ort": "estimate", "torch": "exact"}.get(backend, gradient)
     source = Estimator(estimator, queries) if gradient == "estimate" else gradient
     prepared = {n: api.prepare(model, n, layer if classes[n].needs_layer else None, routed[n], source)
@@ -249,34 +290,21 @@ def explain(model: Model, images, method_names, options, target, layer, output_n
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NumericWarning)  # printed below, one line each
             ex = api.explain(model, x, n, target=_target(target, output_name), batch_size=batch_size, seed=seed,
-                             progress=not quiet, prepared=prepared[n], preprocessing=pre)
+                             progress=not quiet, prepared=prepared[n])
         results.append(ex)
         where = f" at {ex.layer}" if ex.layer else ""
         errors = ex.extras.get("relative_completeness_error")
         complete = f", completeness error up to {max(errors):.2%}" if errors else ""
         estimated = f", {ex.extras['gradient']}" if "gradient" in ex.extras else ""
-        click.echo(f"{n}: {ex.backend}{where}, {ex.timings['explain_s']:.2f} s{complete}{estimated}", err=True)
+        echo(f"{n}: {ex.backend}{where}, {ex.timings['explain_s']:.2f} s{complete}{estimated}", err=True)
         for note in ex.extras.get("warnings", []):
-            click.echo(f"warning: {n}: {note}", err=True)
+            echo(f"warning: {n}: {note}", err=True)
     written = write_run(out, results, list(images), model.name, arrays=not no_arrays)
     for i, image in enumerate(images):
         ex = results[0]
-        click.echo(f"{Path(image).name}: predicted {int(ex.predictions[i])}, explained class {int(ex.targets[i])} "
+        echo(f"{Path(image).name}: predicted {int(ex.predictions[i])}, explained class {int(ex.targets[i])} "
                    f"(score {float(ex.scores[i]):.4g})")
-    click.echo(f"wrote {len(written)} files to {out}/ (open {Path(out) / 'index.html'})")
-
-
-def _preprocessing(model: Model, preset: str | None, mean: str | None, std: str | None) -> Preprocessing:
-    pre = model.preprocessing
-    if preset:
-        pre = Preprocessing.preset(preset, layout=pre.layout, channels=pre.channels, size=pre.size)
-    def numbers(text: str | None) -> tuple[float, ...] | None:
-        return tuple(float(v) for v in text.split(",")) if text else None
-
-    try:
-        return pre.with_(mean=numbers(mean), std=numbers(std))
-    except ValueError:
-        raise OptionError("--mean and --std take comma-separated numbers, e.g. 0.485,0.456,0.406") from None
+    echo(f"wrote {len(written)} files to {out}/ (open {Path(out) / 'index.html'})")
 
 
 @cli.command(short_help="Confidence and top-1 against noise and blur levels (CSV + PNG).")
@@ -305,8 +333,8 @@ def robustness(model: Model, images, labels_from_folders, target, levels, seed, 
     written = result.save(out)
     for noise in dict.fromkeys(r[0] for r in result.rows):
         last = [r for r in result.rows if r[0] == noise][-1]
-        click.echo(f"{noise:<12} at level {last[1]:.3g}: confidence {last[2]:.3f}, top-1 {last[3]:.3f}")
-    click.echo(f"wrote {', '.join(str(p) for p in written)} ({len(paths)} images, {result.accuracy_kind})")
+        echo(f"{noise:<12} at level {last[1]:.3g}: confidence {last[2]:.3f}, top-1 {last[3]:.3f}")
+    echo(f"wrote {', '.join(str(p) for p in written)} ({len(paths)} images, {result.accuracy_kind})")
 
 
 @cli.command("report", short_help="One self-contained HTML page: predictions, overlays, metrics, model facts.")
@@ -330,7 +358,7 @@ def report_command(model: Model, images, method_names, options, no_metrics, labe
     names = list(dict.fromkeys(method_names))
     path = report(model, list(images), names, out, metrics=not no_metrics, options=_route_options(options, names),
                   class_names=labels_file, progress=not quiet)
-    click.echo(f"wrote {path}")
+    echo(f"wrote {path}")
 
 
 @cli.command(short_help="Offline demo: bundled model and images -> out/index.html.")
@@ -342,26 +370,29 @@ def demo(out: str, quiet: bool) -> None:
 
     written, notes = run_demo(out, progress=not quiet)
     for note in notes:
-        click.echo(f"note: {note}", err=True)
-    click.echo(f"wrote {len(written)} files to {out}/; open {Path(out) / 'index.html'} or "
+        echo(f"note: {note}", err=True)
+    echo(f"wrote {len(written)} files to {out}/; open {Path(out) / 'index.html'} or "
                f"{Path(out) / 'report.html'}")
 
 
-cli.add_command(attack_command(model_options, _preprocessing))
+cli.add_command(attack_command(model_options))
 cli.add_command(synthesize_command(model_options))
 cli.add_command(inspect_group(model_options))
-cli.add_command(compare_command)
+cli.add_command(compare_command(limits_options))
 cli.add_command(evaluate_command(model_options))
-cli.add_command(batch_command(limits_options, _route_options))
+cli.add_command(batch_command(limits_options, image_options, _route_options))
 
 
-def _terminate(signum, frame) -> None:
-    raise KeyboardInterrupt  # SIGTERM ends a run like Ctrl-C: partial files are removed, the exit is non-zero
+def run() -> int:
+    """The command line; its exit status (1 for user errors and interruptions, 2 for an export problem)."""
+    return cli.main(prog_name="onnxviz", standalone_mode=False)
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, _terminate)
-    cli(prog_name="onnxviz")
+    """Kept for `python -m onnxviz.cli` and old entry points: the `onnxviz` command is onnxviz.__main__:main."""
+    from .__main__ import main as entry
+
+    entry()
 
 
 if __name__ == "__main__":

@@ -7,11 +7,10 @@ from pathlib import Path
 import click
 
 from .attacks.run import attack, attack_names
-from .cli_options import out_option
+from .cli_options import echo, out_option
 from .errors import OptionError
 from .estimate import Estimator
 from .model import Model
-from .preprocess import PRESETS
 
 
 def _classes(text: str | None, what: str) -> list[int] | int | None:
@@ -24,7 +23,7 @@ def _classes(text: str | None, what: str) -> list[int] | int | None:
     return values if len(values) > 1 else values[0]
 
 
-def attack_command(model_options, preprocessing):
+def attack_command(model_options):
     @click.command("attack", short_help="Adversarial examples: white-box (torch) or black-box (onnxruntime).")
     @click.argument("model")
     @click.argument("images", nargs=-1, required=True)
@@ -47,10 +46,6 @@ def attack_command(model_options, preprocessing):
     @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
                   help="Inputs per backend call.")
     @click.option("--seed", default=0, show_default=True, help="Seed of the attack's random draws.")
-    @click.option("--preprocess", type=click.Choice(list(PRESETS)),
-                  help="Preset (default: model metadata, else imagenet).")
-    @click.option("--mean", help="Per-channel mean, comma-separated (overrides the preset).")
-    @click.option("--std", help="Per-channel std, comma-separated (overrides the preset).")
     @click.option("--gradient", type=click.Choice(["auto", "exact", "estimate"]), default="auto", show_default=True,
                   help="White-box attacks: torch gradients, estimates through onnxruntime, or torch with an "
                        "estimate when the graph cannot be converted (auto).")
@@ -59,7 +54,7 @@ def attack_command(model_options, preprocessing):
     @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
     @model_options
     def command(model: Model, images, method_name, eps, target, label, max_queries, options, labels_file,
-                transfer_to, scale, out, batch_size, seed, preprocess, mean, std, gradient, estimator, queries,
+                transfer_to, scale, out, batch_size, seed, gradient, estimator, queries,
                 quiet) -> None:
         """Attack IMAGES and write the figure (adversarial, perturbation x SCALE, prediction bars), the
         adversarial PNGs, result.npz (float arrays) and result.json to --out. Budgets live in [0, 1] image
@@ -74,12 +69,12 @@ def attack_command(model_options, preprocessing):
             raise OptionError(f"{method_name!r} is not an attack; choose one of: {', '.join(attack_names())}")
         result = attack(model, list(images), method_name, target=_classes(target, "target"),
                         labels=_classes(label, "label"), batch_size=batch_size, seed=seed, progress=not quiet,
-                        preprocessing=preprocessing(model, preprocess, mean, std), gradient=source,
+                        gradient=source,
                         class_names=labels_file, transfer_to=list(transfer_to), **opts)
         written = result.save(out, scale=scale)
-        click.echo(result.summary())
+        echo(result.summary())
         if "gradient" in result.extras:
-            click.echo(f"note: {result.extras['gradient']}", err=True)
-        click.echo(f"wrote {len(written)} files to {out}/ (figure: {Path(out) / 'attack.png'})")
+            echo(f"note: {result.extras['gradient']}", err=True)
+        echo(f"wrote {len(written)} files to {out}/ (figure: {Path(out) / 'attack.png'})")
 
     return command

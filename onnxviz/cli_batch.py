@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from .cli_options import echo
 
-def batch_command(limits_options, route_options):
+
+def batch_command(limits_options, image_options, route_options):
     @click.command("batch", short_help="Explain a whole folder, glob or list of images (local or Ray), resumably.")
     @click.argument("model")
     @click.argument("source")
@@ -36,8 +38,9 @@ def batch_command(limits_options, route_options):
     @click.option("--ray-address", help="An existing Ray cluster (default: start one on this machine).")
     @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
     @limits_options
+    @image_options
     def batch(model, source, method_names, options, out, engine, workers, threads, save, target, layer, batch_size,
-              seed, device, retry_failed, overwrite, ray_address, quiet, limits) -> None:
+              seed, device, retry_failed, overwrite, ray_address, quiet, limits, preprocessing) -> None:
         """Explain every image of SOURCE (a folder, a glob in quotes, or a .csv / .parquet / .txt list with a path
         column and an optional label column) with MODEL; writes manifest.jsonl (+ manifest.parquet with pyarrow),
         arrays/, overlays/ and summary.html to --out. Rerun the same command to resume after a crash or Ctrl-C."""
@@ -47,7 +50,7 @@ def batch_command(limits_options, route_options):
         result = run(model, source, names, out, engine=engine, workers=workers, save=save, target=target, layer=layer,
                      options=route_options(options, names), batch_size=batch_size, seed=seed, device=device,
                      retry_failed=retry_failed, overwrite=overwrite, ray_address=ray_address, limits=limits,
-                     threads=threads, progress=not quiet)
-        click.echo(result.summary())
+                     threads=threads, progress=not quiet, preprocessing=preprocessing)
+        echo(result.summary())
 
     return batch

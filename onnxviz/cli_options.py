@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import click
 
 from .errors import OutputError
 from .io import ensure_writable
+from .preprocess import PRESETS, Request
+from .text import printable
 
 _OVERWRITE = "onnxviz.overwrite"
+
+
+def echo(message: object = "", err: bool = False) -> None:
+    """click.echo for everything the commands print: text from models and file names cannot reach the terminal
+    as control sequences (see text.printable)."""
+    click.echo(printable(message), err=err)
 
 
 def _remember_overwrite(ctx: click.Context, param, value: bool) -> bool:
@@ -36,3 +45,18 @@ def out_option(fn):
                       callback=_writable, help="Output folder (checked before anything is computed).")(fn)
     return click.option("--overwrite", is_flag=True, is_eager=True, expose_value=False, callback=_remember_overwrite,
                         help="Write into an --out folder that already holds files (same names are replaced).")(fn)
+
+
+def image_options(fn):
+    """--preprocess, --mean and --std, turned into `preprocessing` (a preprocess.Request): how images are read for
+    the model, on every command that reads images."""
+
+    @click.option("--preprocess", type=click.Choice(list(PRESETS)),
+                  help="Preprocessing preset (default: the model's metadata, else imagenet for RGB, unit for grey).")
+    @click.option("--mean", help="Per-channel mean, comma-separated (over the preset), e.g. 0.485,0.456,0.406.")
+    @click.option("--std", help="Per-channel std, comma-separated (over the preset), e.g. 0.229,0.224,0.225.")
+    @functools.wraps(fn)
+    def wrapper(*args, preprocess, mean, std, **kwargs):
+        return fn(*args, preprocessing=Request.parse(preprocess, mean, std), **kwargs)
+
+    return wrapper

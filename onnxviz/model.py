@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -14,7 +14,7 @@ import onnx
 
 from . import preprocess
 from .backends.ort import OrtBackend
-from .errors import ConversionError, ModelError, OnnxvizError, TargetError, first_line
+from .errors import ConversionError, ModelError, OnnxvizError, OptionError, TargetError, first_line
 from .guard import Limits, open_model
 from .layers import Layer, default_cam_layer, layer_table, resolve_layer
 from .targets import Target
@@ -75,6 +75,11 @@ def _input_spec(proto: onnx.ModelProto, layout: str | None) -> InputSpec:
     value = inputs[0]
     ttype = value.type.tensor_type
     shape = tuple(shape_of(value))
+    if ttype.elem_type in (onnx.TensorProto.STRING, onnx.TensorProto.UNDEFINED) or not value.type.HasField(
+            "tensor_type"):
+        kind = "text (strings)" if ttype.elem_type == onnx.TensorProto.STRING else "not a tensor of numbers"
+        raise ModelError(f"the model's input {value.name!r} is {kind}: onnxviz explains models whose input is an "
+                         "image or another array of numbers")
     dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(ttype.elem_type))
     if layout not in (None, "NCHW", "NHWC"):
         raise ModelError(f"layout must be NCHW or NHWC, not {layout!r}")
@@ -131,6 +136,24 @@ def _softmax_tails(proto: onnx.ModelProto) -> dict[str, str]:
     return tails
 
 
+def _max_difference(a: np.ndarray, b: np.ndarray) -> float:
+    """Largest |a - b| over finite values; NaN and Inf must sit at the same places in both (else infinite)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape:
+        return float("inf")
+    finite_a, finite_b = np.isfinite(a), np.isfinite(b)
+    if not ((finite_a == finite_b).all() and np.array_equal(a[~finite_a], b[~finite_b], equal_nan=True)):
+        return float("inf")
+    return float(np.abs(a[finite_a] - b[finite_a]).max(initial=0))
+
+
+def _outputs_have_batch_one(proto: onnx.ModelProto) -> bool:
+    """Every output declares a literal first dimension of 1: the graph gives one row whatever it is fed (a
+    ReduceSum over the batch, a Reshape to 1 x ...), so inputs must be run one at a time."""
+    shapes = [shape_of(o) for o in proto.graph.output if o.type.tensor_type.HasField("shape")]
+    return bool(shapes) and len(shapes) == len(proto.graph.output) and all(s[:1] == [1] for s in shapes)
+
+
 def _infer_shapes(proto: onnx.ModelProto) -> onnx.ModelProto:
     try:
         return onnx.shape_inference.infer_shapes(proto)
@@ -176,6 +199,8 @@ class Model:
         if normalize:
             self._normalize()
         self.outputs = [o.name for o in self.proto.graph.output]
+        if self.input.fixed_batch is None and _outputs_have_batch_one(self.proto):
+            self.input = replace(self.input, fixed_batch=1)  # its outputs keep one row whatever it is fed
         self.softmax_tails = _softmax_tails(self.proto)
         self.layers: list[Layer] = layer_table(self.proto, self.input.layout)
         self.default_layer: Layer | None = default_cam_layer(self.layers)
@@ -216,12 +241,49 @@ class Model:
             return hint or (DEFAULT_SIZE, DEFAULT_SIZE)
         return h, w
 
-    @cached_property
+    @property
     def preprocessing(self) -> preprocess.Preprocessing:
-        """From the model's metadata when it has some; else imagenet for RGB models, unit for grey ones."""
+        """Given to `load` or `use_preprocessing`; else from the model's metadata when it has valid metadata; else
+        imagenet for RGB models, unit for grey ones (`preprocessing_source` says which)."""
+        return self._preprocessing[0]
+
+    @property
+    def preprocessing_source(self) -> str:
+        """Where the preprocessing comes from: "given", "metadata", or "default ..." with the reason."""
+        return self._preprocessing[1]
+
+    @cached_property
+    def _preprocessing(self) -> tuple[preprocess.Preprocessing, str]:
         channels = self.input.channels or 3
-        fields = preprocess.from_metadata(self.metadata) or preprocess.PRESETS["unit" if channels == 1 else "imagenet"]
-        return preprocess.Preprocessing(**{**fields, "layout": self.input.layout or "NCHW", "channels": channels})
+        default = "unit" if channels == 1 else "imagenet"
+        try:
+            fields, source = preprocess.from_metadata(self.metadata), "metadata"
+        except preprocess.MetadataError as exc:
+            key = preprocess.METADATA_KEY
+            fields, source = None, f"default {default}: the model's {key} metadata is ignored ({exc})"
+            warnings.warn(f"onnxviz: {self.name}: {source}; pass --preprocess, --mean and --std if {default} is "
+                          "wrong", stacklevel=3)
+        if fields is None:
+            fields = preprocess.PRESETS[default]
+            source = source if source != "metadata" else f"default {default} (no metadata: a guess)"
+        layout = self.input.layout or "NCHW"
+        return preprocess.Preprocessing(**{**fields, "layout": layout, "channels": channels}), source
+
+    def use_preprocessing(self, pre: preprocess.Preprocessing | str | None = None, *, mean=None, std=None) -> None:
+        """Read and show images with this preprocessing from now on: a Preprocessing, a preset name, and/or a
+        mean and std over the current one (the model's input layout and channels are kept)."""
+        if pre is None and mean is None and std is None:
+            return
+        base = self.preprocessing
+        if isinstance(pre, str):
+            base = preprocess.Preprocessing.preset(pre, size=base.size)
+        elif isinstance(pre, preprocess.Preprocessing):
+            base = pre
+        elif pre is not None:
+            raise OptionError("preprocessing must be a Preprocessing or a preset name "
+                              f"({', '.join(preprocess.PRESETS)}), not {type(pre).__name__}")
+        base = base.with_(mean=mean, std=std, layout=self.input.layout or "NCHW", channels=self.input.channels or 3)
+        self._preprocessing = (base, "given")
 
     def probe_input(self, n: int | None = None, seed: int = 0) -> np.ndarray:
         """A deterministic random input of the model's shape (batch `n`, else the fixed batch or 2)."""
@@ -246,9 +308,27 @@ class Model:
         output = target.output or self.outputs[0]
         if output not in self.outputs:
             raise TargetError(f"no output named {output!r}; the model's outputs are: {', '.join(self.outputs)}")
+        self._check_scores(output)
         if output in self.softmax_tails:
             return (output, False) if target.softmax else (self.softmax_tails[output], False)
         return output, target.softmax
+
+    def _check_scores(self, output: str) -> None:
+        """Refuse an output that cannot hold per-image scores, by its declared type and shape."""
+        value = next(o for o in self.proto.graph.output if o.name == output)
+        elem = value.type.tensor_type.elem_type
+        floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16}
+        shape = shape_of(value) if value.type.tensor_type.HasField("shape") else None
+        if elem not in floats:
+            kind = onnx.helper.tensor_dtype_to_string(elem).replace("TensorProto.", "").lower()
+            raise TargetError(f"output {output!r} holds {kind} values (class labels or indices?), not scores; "
+                              "onnxviz explains scores such as logits or probabilities: choose that output with "
+                              "--output, or export the model without its final ArgMax")
+        if shape is not None and len(shape) == 0:
+            raise TargetError(f"output {output!r} is a single number for the whole batch, not one score per image; "
+                              "explain an output with a batch axis first")
+        if shape is not None and len(shape) >= 2 and shape[1] == 0:
+            raise TargetError(f"output {output!r} has shape {shape}: no classes to explain")
 
     # -- layers -----------------------------------------------------------------------------------------
     def layer(self, name: str | None) -> Layer:
@@ -260,7 +340,8 @@ class Model:
         """Tensors `names` for a batch of any size through onnxruntime, in chunks (a fixed batch respected)."""
         from .backends.batching import run_batched
 
-        return run_batched(lambda xb: self.ort.run(xb, tuple(names)), (x,), batch_size, self.input.fixed_batch)
+        names = tuple(names)
+        return run_batched(lambda xb: self.ort.run(xb, names), (x,), batch_size, self.input.fixed_batch, names=names)
 
     @cached_property
     def ort(self) -> OrtBackend:
@@ -290,8 +371,8 @@ class Model:
             self.conversion_error = f"the PyTorch conversion fails to run: {type(exc).__name__}: {first_line(exc)}"
             raise ConversionError(f"{self.conversion_error[:400]}. Gradient methods need it; forward-only methods "
                                   "(occlusion, rise, scorecam) still work") from None
-        diff = max(float(np.abs(a - b).max(initial=0)) for a, b in zip(ref, got, strict=True))
-        scale = max(float(np.abs(a).max(initial=0)) for a in ref)
+        diff = max(_max_difference(a, b) for a, b in zip(ref, got, strict=True))
+        scale = max(float(np.abs(a[np.isfinite(a)]).max(initial=0)) for a in ref)
         self.parity = Parity(diff, scale, self.parity_tolerance)
         return backend
 
@@ -311,12 +392,19 @@ class Model:
 
 
 def load(source: str | os.PathLike | bytes | onnx.ModelProto, *, layout: str | None = None, normalize: bool = True,
-         device: str = "cpu", parity_tolerance: float = DEFAULT_PARITY_TOLERANCE,
-         limits: Limits | None = None) -> Model:
+         device: str = "cpu", parity_tolerance: float = DEFAULT_PARITY_TOLERANCE, limits: Limits | None = None,
+         preprocessing: preprocess.Preprocessing | str | None = None) -> Model:
     """Load an ONNX model from a path, bytes or a ModelProto: validate it (in a worker process, within `limits`),
-    then check, normalize and inspect it."""
+    then check, normalize and inspect it. `preprocessing` (a Preprocessing or a preset name) overrides what the
+    model's metadata says; every image read for this model uses it."""
+    if not isinstance(source, (str, os.PathLike, bytes, bytearray, onnx.ModelProto)):
+        raise ModelError(f"load takes a path, bytes or an onnx.ModelProto, not {type(source).__name__}")
     if device not in ("cpu", "cuda"):
         raise ModelError(f"device must be cpu or cuda, not {device!r}")
+    if limits is not None and not isinstance(limits, Limits):
+        raise ModelError(f"limits must be an onnxviz.Limits, not {type(limits).__name__}")
     proto, name = open_model(source, limits)
-    return Model(proto, name, layout=layout, normalize=normalize, device=device, parity_tolerance=parity_tolerance,
-                 limits=limits)
+    model = Model(proto, name, layout=layout, normalize=normalize, device=device, parity_tolerance=parity_tolerance,
+                  limits=limits)
+    model.use_preprocessing(preprocessing)
+    return model

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -16,6 +17,8 @@ PRESETS: dict[str, dict] = {
     "caffe": {"mean": (103.939, 116.779, 123.68), "std": (1.0,), "scale": 255.0, "channel_order": "BGR"},
 }
 METADATA_KEY = "onnxviz.preprocessing"
+MAX_SIDE = 8192  # an input size from metadata: a hostile 100000 x 100000 asked for 149 GiB per image
+MAX_INPUT_PIXELS = 4096 * 4096
 GREY = np.array([0.299, 0.587, 0.114], np.float32)  # luminance weights for one-channel models
 
 
@@ -30,6 +33,29 @@ class Preprocessing:
     layout: str = "NCHW"
     size: tuple[int, int] | None = None  # (height, width); None = the model's own input size
     channels: int = 3
+
+    def __post_init__(self):
+        for key in ("mean", "std"):
+            value = getattr(self, key)
+            try:
+                numbers = tuple(float(v) for v in (value if isinstance(value, (tuple, list, np.ndarray)) else [value]))
+            except (TypeError, ValueError):
+                raise OptionError(f"preprocessing {key} must be 1 or 3 numbers, not {value!r}") from None
+            if len(numbers) not in (1, 3) or not all(math.isfinite(v) for v in numbers):
+                raise OptionError(f"preprocessing {key} must be 1 or 3 finite numbers, not {value!r}")
+            if key == "std" and not all(v > 0 for v in numbers):
+                raise OptionError(f"preprocessing std must be positive, not {value!r}")
+            object.__setattr__(self, key, numbers)
+        if not isinstance(self.scale, (int, float)) or not math.isfinite(self.scale) or self.scale <= 0:
+            raise OptionError(f"preprocessing scale must be a positive number, not {self.scale!r}")
+        if self.channel_order not in ("RGB", "BGR") or self.layout not in ("NCHW", "NHWC"):
+            raise OptionError(f"preprocessing channel_order must be RGB or BGR and layout NCHW or NHWC, not "
+                              f"{self.channel_order!r} / {self.layout!r}")
+        if self.size is not None:
+            size = tuple(self.size)
+            if len(size) != 2 or not all(isinstance(v, (int, np.integer)) and 1 <= v <= MAX_SIDE for v in size):
+                raise OptionError(f"preprocessing size must be (height, width), each 1..{MAX_SIDE}, not {self.size!r}")
+            object.__setattr__(self, "size", (int(size[0]), int(size[1])))
 
     @classmethod
     def preset(cls, name: str, **overrides) -> Preprocessing:
@@ -86,15 +112,94 @@ class Preprocessing:
         return img if batched else img[0]
 
 
+_FIELDS = {"preset", "mean", "std", "scale", "channel_order", "size"}
+
+
+class MetadataError(ValueError):
+    """`onnxviz.preprocessing` metadata that does not follow the schema (the model loads; the metadata is not used)."""
+
+
+def _numbers(value, key: str, positive: bool) -> tuple[float, ...]:
+    if not isinstance(value, list) or len(value) not in (1, 3):
+        raise MetadataError(f"{key} must be a list of 1 or 3 numbers, not {value!r:.60}")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
+        raise MetadataError(f"{key} must hold finite numbers, not {value!r:.60}")
+    if positive and not all(v > 0 for v in value):
+        raise MetadataError(f"{key} must be positive, not {value!r:.60}")
+    return tuple(float(v) for v in value)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a user asked for on the command line (a preset, a mean, a std), applied over a model's own
+    preprocessing by `Model.use_preprocessing`. Picklable, so batch workers get it too."""
+
+    preset: str | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    @classmethod
+    def parse(cls, preset: str | None, mean: str | None, std: str | None) -> Request:
+        def numbers(text: str | None, name: str) -> tuple[float, ...] | None:
+            if not text:
+                return None
+            try:
+                return tuple(float(v) for v in text.split(","))
+            except ValueError:
+                raise OptionError(f"--{name} takes comma-separated numbers, e.g. 0.485,0.456,0.406") from None
+
+        if preset is not None and preset not in PRESETS:
+            raise OptionError(f"unknown preprocessing preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+        return cls(preset, numbers(mean, "mean"), numbers(std, "std"))
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in (self.preset, self.mean, self.std))
+
+
 def from_metadata(props: dict[str, str]) -> dict | None:
-    """Preprocessing fields written into the model's metadata_props under `onnxviz.preprocessing`."""
+    """Preprocessing fields written into the model's metadata_props under `onnxviz.preprocessing`: a JSON object
+    with any of preset (a name), mean and std (1 or 3 finite numbers, std > 0), scale (> 0), channel_order
+    (RGB | BGR) and size ([height, width], each 1..8192). None when absent; MetadataError when it breaks the
+    schema, saying how."""
     raw = props.get(METADATA_KEY)
     if not raw:
         return None
+    if len(raw) > 10_000:
+        raise MetadataError(f"it is {len(raw):,} characters long; a few dozen are expected")
     try:
         fields = json.loads(raw)
-    except json.JSONDecodeError:
-        return None
+    except (json.JSONDecodeError, RecursionError):
+        raise MetadataError("it is not valid JSON") from None
+    if not isinstance(fields, dict):
+        raise MetadataError(f"it must be a JSON object such as {{\"preset\": \"imagenet\"}}, not "
+                            f"{type(fields).__name__}")
+    unknown = sorted(set(fields) - _FIELDS)
+    if unknown:
+        raise MetadataError(f"unknown keys {unknown}; the schema has {sorted(_FIELDS)}")
+    out: dict = {}
     if "preset" in fields:
-        fields = {**PRESETS.get(fields.pop("preset"), {}), **fields}
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+        if fields["preset"] not in PRESETS:
+            raise MetadataError(f"preset {fields['preset']!r:.40} is not one of {', '.join(PRESETS)}")
+        out.update(PRESETS[fields["preset"]])
+    if "mean" in fields:
+        out["mean"] = _numbers(fields["mean"], "mean", positive=False)
+    if "std" in fields:
+        out["std"] = _numbers(fields["std"], "std", positive=True)
+    if "scale" in fields:
+        scale = fields["scale"]
+        if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not math.isfinite(scale) or scale <= 0:
+            raise MetadataError(f"scale must be a positive number, not {scale!r:.40}")
+        out["scale"] = float(scale)
+    if "channel_order" in fields:
+        if fields["channel_order"] not in ("RGB", "BGR"):
+            raise MetadataError(f"channel_order must be RGB or BGR, not {fields['channel_order']!r:.40}")
+        out["channel_order"] = fields["channel_order"]
+    if "size" in fields:
+        size = fields["size"]
+        if (not isinstance(size, list) or len(size) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SIDE for v in size)):
+            raise MetadataError(f"size must be [height, width] with each side 1..{MAX_SIDE}, not {size!r:.60}")
+        if size[0] * size[1] > MAX_INPUT_PIXELS:
+            raise MetadataError(f"size {size[0]}x{size[1]} is over {MAX_INPUT_PIXELS:,} pixels per input")
+        out["size"] = (size[0], size[1])
+    return out

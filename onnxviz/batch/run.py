@@ -15,6 +15,7 @@ from .. import registry
 from ..errors import OptionError, OutputError
 from ..guard import Limits
 from ..io import ensure_writable, write_bytes_atomic
+from ..preprocess import Request
 from . import manifest
 from .source import Item, items
 from .work import Job, Worker, cores
@@ -75,12 +76,13 @@ def batch(model: str, source: str, methods: str | list[str] = "gradcam", out: st
           engine: str = "local", workers: int = 1, save: str | set[str] = "npz", target: str = "top1",
           layer: str | None = None, options: dict[str, dict] | None = None, batch_size: int = 16, seed: int = 0,
           device: str = "cpu", retry_failed: bool = False, overwrite: bool = False, ray_address: str | None = None,
-          limits: Limits | None = None, threads: int | None = None, progress: bool = True) -> BatchResult:
+          limits: Limits | None = None, threads: int | None = None, progress: bool = True,
+          preprocessing: Request | None = None) -> BatchResult:
     """Explain every image of `source` (folder, glob, CSV / Parquet / text list) with `methods` into `out`:
     manifest.jsonl (+ manifest.parquet with pyarrow), arrays/*.npz, overlays/*.png (save "png"), summary.html.
     Rerunning the same call skips what the manifest already holds; `retry_failed` runs failed items again.
     threads: onnxruntime / torch threads per worker (default: all cores for one local worker, cores / workers
-    for several, 1 per Ray actor)."""
+    for several, 1 per Ray actor). preprocessing: a preprocess.Request over the model's own (a preset, mean, std)."""
     if engine not in ENGINES:
         raise OptionError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     save = set(save.split(",")) if isinstance(save, str) else set(save)
@@ -88,7 +90,7 @@ def batch(model: str, source: str, methods: str | list[str] = "gradcam", out: st
         raise OptionError(f"--save takes npz, png (comma-separated) or none, not {','.join(sorted(save))}")
     names = [methods] if isinstance(methods, str) else list(dict.fromkeys(methods))
     job = Job(str(Path(model).resolve()), tuple(names), options or {}, str(target), layer, batch_size, seed,
-              frozenset(save - {"none"}), device, limits, threads or 0)
+              frozenset(save - {"none"}), device, limits, threads or 0, preprocessing or Request())
     _explanations_only(job)
     with cores(job.threads if workers <= 1 and engine == "local" else 0):
         return _run(job, source, Path(out), engine, workers, retry_failed, overwrite, ray_address, progress)

@@ -8,13 +8,15 @@ import io
 import json
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import OnnxvizError
 from ..io import encode_png, safe_filename
+from ..preprocess import Request
+from ..targets import Target
 from .source import Item
 
 
@@ -33,11 +35,15 @@ class Job:
     device: str = "cpu"
     limits: object = None
     threads: int = 0  # per worker: onnxruntime and torch threads (0: their defaults)
+    preprocessing: Request = field(default_factory=Request)  # over the model's own
 
     def describe(self) -> dict:
         """What identifies a run: a rerun with the same description resumes it."""
-        return {"methods": list(self.methods), "options": self.options, "target": self.target, "layer": self.layer,
-                "seed": self.seed}
+        described = {"methods": list(self.methods), "options": self.options, "target": self.target,
+                     "layer": self.layer, "seed": self.seed}
+        if self.preprocessing:  # absent when not asked for, so runs recorded before it existed still resume
+            described["preprocessing"] = asdict(self.preprocessing)
+        return described
 
 
 def share_cores(threads: int) -> None:
@@ -91,6 +97,11 @@ class Worker:
 
         self.job = job
         self.model = load(job.model, device=job.device, limits=job.limits)
+        pre = job.preprocessing
+        self.model.use_preprocessing(pre.preset, mean=pre.mean, std=pre.std)
+        # an output no method can use is one error before any work, not a failed row per image
+        tensor, _ = self.model.score_tensor(Target.parse(job.target if job.target != "label" else "top1"))
+        self.model.run(self.model.probe_input(), (tensor,))
         self.prepared = {m: prepare(self.model, m, job.layer if self._needs_layer(m) else None, job.options.get(m))
                          for m in job.methods}
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..api import explain, load_image
+from ..errors import OptionError
 from ..explanation import Explanation
 from ..io import read_image, save_png, write_bytes_atomic
 from ..model import Model, load
@@ -93,7 +94,7 @@ def compare(models: Sequence[Model | str | os.PathLike], images: Sequence[str | 
 
     loaded = [m if isinstance(m, Model) else load(m) for m in models]
     if len(loaded) < 2:
-        raise ValueError("compare needs at least two models")
+        raise OptionError(f"compare needs at least two models, got {len(loaded)}")
     names = _unique_names(loaded)
     sources = [read_image(s) if isinstance(s, (str, os.PathLike)) else np.asarray(s, np.float32) for s in images]
     labels = [Path(s).name if isinstance(s, (str, os.PathLike)) else f"image {k}" for k, s in enumerate(images)]
