@@ -56,8 +56,9 @@ class Context:
         image, not on its position in the batch (so a batch equals its samples run one by one)."""
         return np.random.default_rng([self.seed, zlib.crc32(np.ascontiguousarray(sample).tobytes())])
 
-    def _run(self, fn, arrays: tuple[np.ndarray, ...], on_chunk: Progress = None) -> list[np.ndarray]:
-        return run_batched(fn, arrays, self.batch_size, self.model.input.fixed_batch, on_chunk)
+    def _run(self, fn, arrays: tuple[np.ndarray, ...], on_chunk: Progress = None,
+             names: tuple[str, ...] | None = None) -> list[np.ndarray]:
+        return run_batched(fn, arrays, self.batch_size, self.model.input.fixed_batch, on_chunk, names)
 
     def _rows(self, xb: np.ndarray) -> np.ndarray:
         if len(xb) != len(self.targets):
@@ -74,7 +75,7 @@ class Context:
         """Any tensors of the graph for a batch."""
         self.backends_used.add("onnxruntime")
         names = tuple(names)
-        return self._run(lambda x: self.model.ort.run(x, names), (xb,), on_chunk)
+        return self._run(lambda x: self.model.ort.run(x, names), (xb,), on_chunk, names)
 
     def score(self, xb: np.ndarray, on_chunk: Progress = None) -> np.ndarray:
         """Target score per row."""

@@ -15,7 +15,7 @@ from .context import Context
 from .errors import ImageError
 from .io import encode_png, read_image, resize, write_bytes_atomic
 from .model import Model
-from .targets import Target, pick, softmax
+from .targets import Target, check_finite, check_range, pick, softmax
 
 NOISES = {  # name: (largest level, unit)
     "gaussian": (0.5, "std of N(0, s) added, image in [0, 1]"),
@@ -122,6 +122,9 @@ def noise_robustness(model: Model, images: list[str | Path], labels: list[int] |
         return softmax(out) if ctx.softmax else out
 
     first = probabilities(clean)
+    check_finite(first, ctx.score_tensor, "a robustness curve")
+    if target is not None:
+        check_range(np.array([target]), first.shape[1])
     targets = first.argmax(1) if target is None else np.full(len(clean), target)
     reference = np.asarray(labels) if labels is not None else first.argmax(1)
     result = Robustness(accuracy_kind="accuracy against the labels" if labels is not None else

@@ -76,6 +76,14 @@ def check_range(indices: np.ndarray, n_classes: int) -> None:
         raise TargetError(f"target {bad[0]} is out of range: the model has {n_classes} classes (0..{n_classes - 1})")
 
 
+def check_finite(scores: np.ndarray, output: str, what: str) -> None:
+    """Clean scores a command builds on must be finite (an attack or a robustness curve on NaN means nothing)."""
+    bad = [int(i) for i in np.flatnonzero(~np.isfinite(scores.reshape(len(scores), -1)).all(axis=1))]
+    if bad:
+        raise TargetError(f"the model's output {output!r} is NaN or infinite for image(s) {bad[:10]}: {what} needs "
+                          "finite scores (NaN or Inf in the weights? an input outside the range the model expects?)")
+
+
 def softmax(out: np.ndarray, axis: int = 1) -> np.ndarray:
     """Numerically stable softmax of a numpy array."""
     exp = np.exp(out - out.max(axis=axis, keepdims=True))

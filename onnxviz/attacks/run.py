@@ -16,7 +16,7 @@ from ..io import read_image, resize
 from ..model import Model, load
 from ..options import as_dict
 from ..preprocess import GREY, Preprocessing
-from ..targets import Target, check_range
+from ..targets import Target, check_finite, check_range
 from .base import Attack
 from .budget import norms
 from .classnames import class_names as find_class_names
@@ -115,6 +115,7 @@ def attack(model: Model | str | os.PathLike, images: ImageSource | Sequence[Imag
     pre = preprocessing or model.preprocessing
     tensor, _ = model.score_tensor(Target())
     clean = class_scores(model, imgs, pre, tensor, batch_size)
+    check_finite(clean, tensor, "an attack")
     if clean.shape[1] < 2:
         raise ModelError(f"output {tensor!r} has {clean.shape[1]} class score(s) per image: attacks need a classifier")
     given = _classes(labels, len(imgs), clean.shape[1], "label")

@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from ..errors import ModelError
+
 
 def chunks(n: int, batch_size: int, fixed_batch: int | None) -> Iterator[slice]:
     """Slices over `n` samples; with a fixed batch the chunk size is that batch (padding handled by run)."""
@@ -21,19 +23,35 @@ def pad_to(x: np.ndarray, size: int) -> np.ndarray:
     return np.concatenate([x, np.repeat(x[-1:], size - len(x), axis=0)])
 
 
+def check_per_sample(outs: list, fed: int, names: tuple[str, ...] | None = None) -> None:
+    """Every output of a chunk must have the chunk's batch as its first axis, or slicing and joining chunks
+    would mix samples up: one clear error instead."""
+    for k, out in enumerate(outs):
+        shape = tuple(getattr(out, "shape", ()))
+        if shape[:1] != (fed,):
+            name = repr(names[k]) if names and k < len(names) else f"number {k}"
+            what = "is a scalar" if not shape else f"has shape {list(shape)} for {fed} inputs"
+            raise ModelError(f"the model's tensor {name} {what}: its first axis is not the batch (a transposed or "
+                             "batch-reducing output?), so onnxviz cannot tell which row belongs to which input. "
+                             "Explain another output (--output) or re-export with the batch first")
+
+
 def run_batched(
     fn: Callable[..., list[np.ndarray]],
     arrays: tuple[np.ndarray, ...],
     batch_size: int,
     fixed_batch: int | None,
     on_chunk: Callable[[int], None] | None = None,
+    names: tuple[str, ...] | None = None,
 ) -> list[np.ndarray]:
-    """Run `fn(*chunks)` over sample-aligned `arrays` in chunks; concatenate its per-sample outputs."""
+    """Run `fn(*chunks)` over sample-aligned `arrays` in chunks; concatenate its per-sample outputs (`names`, when
+    given, name them in errors)."""
     parts: list[list[np.ndarray]] = []
     for sl in chunks(len(arrays[0]), batch_size, fixed_batch):
         pieces = [a[sl] for a in arrays]
         n = len(pieces[0])
         outs = fn(*(pad_to(p, fixed_batch) if fixed_batch else p for p in pieces))
+        check_per_sample(outs, fixed_batch or n, names)
         parts.append([o[:n] for o in outs])
         if on_chunk:
             on_chunk(n)

@@ -8,6 +8,7 @@ import sys
 
 from tqdm.auto import tqdm
 
+from ..backends.batching import check_per_sample
 from ..backends.torch import import_torch
 from ..layers import Layer
 from ..model import Model
@@ -60,6 +61,7 @@ class Engine:
             outs = [torch.cat(parts) for parts in zip(*chunks, strict=True)]
         else:
             outs = self.backend.forward(x, tuple(names))
+        check_per_sample(outs, len(x), tuple(names))
         return [self._channels_first(name, t) for name, t in zip(names, outs, strict=True)]
 
     def _channels_first(self, name: str, t):
