@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .cli_options import out_option
+from .cli_options import echo, out_option
 from .io import write_bytes_atomic
 from .model import Model
 
@@ -35,24 +35,24 @@ def evaluate_command(model_options):
 
         x = load_image(list(images), model)
         report = {}
-        click.echo(f"{'method':<24}{'deletion AUC':>14}{'insertion AUC':>15}{'avg drop %':>12}{'increase %':>12}")
+        echo(f"{'method':<24}{'deletion AUC':>14}{'insertion AUC':>15}{'avg drop %':>12}{'increase %':>12}")
         for method in dict.fromkeys(methods):
             ex = explain(model, x, method, progress=False)
             maps = ex.maps()
             scores = faithfulness(model, x, np.abs(maps) if ex.signed else maps, ex.targets, steps)
             row = {"deletion_auc": scores.deletion_auc.tolist(), "insertion_auc": scores.insertion_auc.tolist(),
                    "average_drop": scores.average_drop, "increase": scores.increase}
-            click.echo(f"{method:<24}{scores.deletion_auc.mean():>14.4f}{scores.insertion_auc.mean():>15.4f}"
+            echo(f"{method:<24}{scores.deletion_auc.mean():>14.4f}{scores.insertion_auc.mean():>15.4f}"
                        f"{scores.average_drop:>12.1f}{scores.increase:>12.1f}")
             if sanity:
                 check = cascading_randomization(model, x, method)
                 row["sanity"] = {"layers": check.layers, "spearman_abs": check.spearman_abs.tolist(),
                                  "ssim": check.ssim.tolist(), "passed": check.passed}
                 verdict = "passes" if check.passed else "FAILS (its maps barely change)"
-                click.echo(f"  sanity: Spearman |map| vs original as layers are randomized top-down "
+                echo(f"  sanity: Spearman |map| vs original as layers are randomized top-down "
                            f"{np.round(check.spearman_abs, 3).tolist()} -> {verdict}")
             report[method] = row
         path = write_bytes_atomic(Path(out) / "evaluate.json", json.dumps(report, indent=2).encode())
-        click.echo(f"wrote {path}")
+        echo(f"wrote {path}")
 
     return command

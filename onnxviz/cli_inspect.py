@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .cli_options import out_option
+from .cli_options import echo, out_option
 from .errors import OptionError
 from .io import save_png, write_bytes_atomic
 from .model import Model
@@ -45,12 +45,12 @@ def inspect_group(model_options):
 
         picture, what = kernel_grid(model, layer, mode)
         path = save_png(Path(out) / "kernels.png", picture)
-        click.echo(f"{'layer':<44}{'shape':<20}{'params':>9}{'min':>10}{'max':>10}{'mean':>10}{'std':>10}"
+        echo(f"{'layer':<44}{'shape':<20}{'params':>9}{'min':>10}{'max':>10}{'mean':>10}{'std':>10}"
                    f"{'zeros':>8}")
         for s in weight_stats(model):
-            click.echo(f"{s.layer[-43:]:<44}{s.shape!s:<20}{s.params:>9}{s.min:>10.4g}{s.max:>10.4g}"
+            echo(f"{s.layer[-43:]:<44}{s.shape!s:<20}{s.params:>9}{s.min:>10.4g}{s.max:>10.4g}"
                        f"{s.mean:>10.3g}{s.std:>10.3g}{s.sparsity:>8.1%}")
-        click.echo(f"wrote {path} ({what})")
+        echo(f"wrote {path} ({what})")
 
     @group.command(short_help="Feature maps of an image at a layer.")
     @click.argument("model")
@@ -69,7 +69,7 @@ def inspect_group(model_options):
         found = feature_maps(model, x, layer, top)
         picture = feature_grid(found, model.preprocessing.invert(x[0]) if overlay else None)
         path = save_png(Path(out) / "features.png", picture)
-        click.echo(f"wrote {path}: {len(found['channels'])} channels of {found['layer']}")
+        echo(f"wrote {path}: {len(found['channels'])} channels of {found['layer']}")
 
     @group.command(short_help="2-D embedding of a folder's pooled activations (PNG + HTML).")
     @click.argument("model")
@@ -96,7 +96,7 @@ def inspect_group(model_options):
         written = [save_png(Path(out) / "embed.png", scatter_png(e)),
                    write_bytes_atomic(Path(out) / "embed.html", scatter_html(e, title).encode()),
                    write_bytes_atomic(Path(out) / "embed.csv", rows.encode())]
-        click.echo(f"{len(paths)} images, {len(set(e.labels))} {e.label_kind}s; wrote "
+        echo(f"{len(paths)} images, {len(set(e.labels))} {e.label_kind}s; wrote "
                    f"{', '.join(str(p) for p in written)}")
 
     @group.command("top-patches", short_help="The k input patches that excite each filter most.")
@@ -119,7 +119,7 @@ def inspect_group(model_options):
         paths, _ = labelled_images(list(folders))
         hits, rf, name = run(model, paths, layer, _channels(channels), k, batch_size, not quiet)
         path = save_png(Path(out) / "top_patches.png", patch_grid(hits, paths))
-        click.echo(f"{name}: receptive field {rf}; {len(hits)} channels x {k} patches from {len(paths)} images; "
+        echo(f"{name}: receptive field {rf}; {len(hits)} channels x {k} patches from {len(paths)} images; "
                    f"wrote {path}")
 
     return group

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .cli_options import out_option
+from .cli_options import echo, out_option
 from .errors import OptionError
 from .model import Model
 from .synthesis import synthesis_names, synthesize
@@ -50,11 +50,11 @@ def synthesize_command(model_options):
                             seed=seed, progress=not quiet, **opts)
         written = result.save(out)
         for caption, first, last in zip(result.captions, result.history[:, 0], result.history[:, -1], strict=True):
-            click.echo(f"{caption}: {first:.4g} -> {last:.4g}")
+            echo(f"{caption}: {first:.4g} -> {last:.4g}")
         for key in ("shape_share", "reduction"):
             if key in result.extras:
-                click.echo(f"{key}: {result.extras[key]}")
-        click.echo(f"wrote {len(written)} files to {out}/ (figure: {Path(out) / 'synthesis.png'}) "
+                echo(f"{key}: {result.extras[key]}")
+        echo(f"wrote {len(written)} files to {out}/ (figure: {Path(out) / 'synthesis.png'}) "
                    f"in {result.seconds:.1f} s")
 
     return command

@@ -228,3 +228,63 @@ def endless_loop() -> onnx.ModelProto:
              helper.make_node("Flatten", ["looped"], ["f"]), helper.make_node("Gemm", ["f", "W"], ["y"], transB=1)]
     inits = [numpy_helper.from_array(np.array(0.9, np.float32), "threshold"), numpy_helper.from_array(W, "W")]
     return _model(nodes, inits)
+
+
+def with_metadata(model: onnx.ModelProto, key: str, value: str) -> onnx.ModelProto:
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    onnx.helper.set_model_props(model, {key: value})
+    return model
+
+
+# hostile `onnxviz.preprocessing` metadata: each must be refused or ignored with a clear message, never crash
+BAD_PREPROCESSING = {
+    "huge size": '{"size": [100000, 100000]}',
+    "zero size": '{"size": [0, 5]}',
+    "size text": '{"size": "big"}',
+    "zero std": '{"std": [0]}',
+    "negative std": '{"std": [-1, 1, 1]}',
+    "text mean": '{"mean": ["a"]}',
+    "two means": '{"mean": [0.1, 0.2]}',
+    "NaN scale": '{"scale": NaN}',
+    "unknown order": '{"channel_order": "XYZ"}',
+    "unknown preset": '{"preset": "nonexistent"}',
+    "unknown key": '{"evil": 1}',
+    "a list": "[1, 2, 3]",
+    "not JSON": "{size: 3",
+    "deep nesting": "[" * 100000 + "]" * 100000,
+}
+
+
+def odd_output(kind: str) -> onnx.ModelProto:
+    """The linear head with an output no class-score method can use as it stands."""
+    weights = [numpy_helper.from_array(W, "W")]
+    head = _head()
+    head[-1].output[0] = "g"
+    nan = numpy_helper.from_array(np.array(np.nan, np.float32), "nan")
+    spec = {
+        "scalar": ([helper.make_node("ReduceSum", ["g"], ["y"], keepdims=0)], [],
+                   helper.make_tensor_value_info("y", TensorProto.FLOAT, [])),
+        "no classes": ([helper.make_node("Slice", ["g", "s0", "s0", "s1"], ["y"])],
+                       [numpy_helper.from_array(np.array([0], np.int64), "s0"),
+                        numpy_helper.from_array(np.array([1], np.int64), "s1")],
+                       helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 0])),
+        "batch of one": ([helper.make_node("ReduceSum", ["g", "a0"], ["y"], keepdims=1)],
+                         [numpy_helper.from_array(np.array([0], np.int64), "a0")],
+                         helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])),
+        "transposed": ([helper.make_node("Transpose", ["g"], ["y"], perm=[1, 0])], [],
+                       helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, "N"])),
+        "NaN logits": ([helper.make_node("Mul", ["g", "nan"], ["y"])], [nan],
+                       helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])),
+        "integer labels": ([helper.make_node("ArgMax", ["g"], ["y"], axis=1, keepdims=0)], [],
+                           helper.make_tensor_value_info("y", TensorProto.INT64, ["N"])),
+    }[kind]
+    nodes, inits, out = spec
+    return _model([*head, *nodes], [*weights, *inits], outputs=(out,))
+
+
+def string_input() -> onnx.ModelProto:
+    """A model whose input is text: nothing onnxviz can explain, and it must say so."""
+    x = helper.make_tensor_value_info("text", TensorProto.STRING, [3])
+    y = helper.make_tensor_value_info("y", TensorProto.STRING, [3])
+    return _model([helper.make_node("Identity", ["text"], ["y"])],
+                  inputs=(x,), outputs=(y,))

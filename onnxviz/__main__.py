@@ -1,0 +1,28 @@
+"""`python -m onnxviz` and the `onnxviz` command: signals are taken over before anything heavy is imported, so a
+Ctrl-C in the first second is an exit status of 1 with one line, not a traceback from inside an import."""
+
+from __future__ import annotations
+
+import sys
+
+from . import interrupts
+
+
+def main() -> None:
+    interrupts.install()
+    code = 1
+    try:
+        from .cli import run
+
+        code = run()
+    except KeyboardInterrupt:
+        sys.stderr.write("\nAborted!\n")
+    finally:
+        interrupts.finished()
+    if interrupts.interrupted():  # a swallowed KeyboardInterrupt still fails the run
+        code = 1
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Ctrl-C and SIGTERM for the command line. A KeyboardInterrupt can be swallowed by code that runs while it is
+raised (a __del__ during an import, a library's broad except); the handler therefore also records the signal, and
+`check()` at the engine's checkpoints (every chunk of a batch, before outputs are committed) stops the run for
+good. Nothing here is installed by `import onnxviz`: only the command line takes over the signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+_received: list[int] = []
+
+
+def _handler(signum, frame) -> None:
+    _received.append(signum)
+    raise KeyboardInterrupt
+
+
+def install() -> None:
+    """SIGINT and SIGTERM raise KeyboardInterrupt and are remembered (main thread only)."""
+    _received.clear()
+    signal.signal(signal.SIGINT, _handler)
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, _handler)
+
+
+def check() -> None:
+    """Raise KeyboardInterrupt if a signal arrived, even when its first KeyboardInterrupt was swallowed."""
+    if _received:
+        raise KeyboardInterrupt
+
+
+def interrupted() -> bool:
+    return bool(_received)
+
+
+def finished() -> None:
+    """After the command: a late signal (while Python shuts down) still ends the process with exit status 1,
+    not with the signal's own -2 / -15."""
+
+    def leave(signum, frame) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
+
+    signal.signal(signal.SIGINT, leave)
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, leave)
