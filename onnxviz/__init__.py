@@ -1,70 +1,79 @@
-"""onnxviz: explain and visualize vision models from nothing but an ONNX file."""
+"""onnxviz: explain and visualize vision models from nothing but an ONNX file.
 
+The public names load on first use (PEP 562): `import onnxviz` stays cheap, and the command line can take over
+Ctrl-C before numpy, onnxruntime or torch are imported."""
+
+from __future__ import annotations
+
+import importlib
 import os as _os
+from typing import TYPE_CHECKING
 
 from .imageheader import MAX_PIXELS as _MAX_PIXELS
 
 # OpenCV reads its pixel cap when it loads: set it before any of our modules imports cv2
 _os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(_MAX_PIXELS))
 _os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # its warnings would break the one-line error rule
-from .api import explain, load_image, methods
-from .attacks import Attack, AttackResult, Oracle, attack
-from .context import Context
-from .errors import (
-    ConversionError,
-    DependencyError,
-    ImageError,
-    LayerError,
-    MethodError,
-    ModelError,
-    OnnxvizError,
-    OptionError,
-    TargetError,
-)
-from .evaluate import compare
-from .explanation import Explanation
-from .guard import Limits
-from .method import Method, MethodOutput
-from .model import Model, load
-from .options import option
-from .preprocess import Preprocessing
-from .registry import register
-from .synthesis import Synthesis, SynthesisResult, synthesize
-from .targets import Target
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Attack",
-    "AttackResult",
-    "Context",
-    "ConversionError",
-    "DependencyError",
-    "Explanation",
-    "ImageError",
-    "LayerError",
-    "Limits",
-    "Method",
-    "MethodError",
-    "MethodOutput",
-    "Model",
-    "ModelError",
-    "OnnxvizError",
-    "OptionError",
-    "Oracle",
-    "Preprocessing",
-    "Synthesis",
-    "SynthesisResult",
-    "Target",
-    "TargetError",
-    "__version__",
-    "attack",
-    "compare",
-    "explain",
-    "load",
-    "load_image",
-    "methods",
-    "option",
-    "register",
-    "synthesize",
-]
+_EXPORTS = {
+    ".api": ("explain", "load_image", "methods"),
+    ".attacks": ("Attack", "AttackResult", "Oracle", "attack"),
+    ".context": ("Context",),
+    ".errors": ("ConversionError", "DependencyError", "ImageError", "LayerError", "MethodError", "ModelError",
+                "OnnxvizError", "OptionError", "TargetError"),
+    ".evaluate": ("compare",),
+    ".explanation": ("Explanation",),
+    ".guard": ("Limits",),
+    ".method": ("Method", "MethodOutput"),
+    ".model": ("Model", "load"),
+    ".options": ("option",),
+    ".preprocess": ("Preprocessing",),
+    ".registry": ("register",),
+    ".synthesis": ("Synthesis", "SynthesisResult", "synthesize"),
+    ".targets": ("Target",),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted([*_WHERE, "__version__"])
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'onnxviz' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+    if name != "methods":  # importing onnxviz.methods (the package) would replace a cached function
+        globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see
+    from .api import explain, load_image, methods
+    from .attacks import Attack, AttackResult, Oracle, attack
+    from .context import Context
+    from .errors import (
+        ConversionError,
+        DependencyError,
+        ImageError,
+        LayerError,
+        MethodError,
+        ModelError,
+        OnnxvizError,
+        OptionError,
+        TargetError,
+    )
+    from .evaluate import compare
+    from .explanation import Explanation
+    from .guard import Limits
+    from .method import Method, MethodOutput
+    from .model import Model, load
+    from .options import option
+    from .preprocess import Preprocessing
+    from .registry import register
+    from .synthesis import Synthesis, SynthesisResult, synthesize
+    from .targets import Target

@@ -10,6 +10,7 @@ import click
 from .errors import OutputError
 from .io import ensure_writable
 from .preprocess import PRESETS, Request
+from .staging import staged
 from .text import printable
 
 _OVERWRITE = "onnxviz.overwrite"
@@ -40,11 +41,19 @@ def _writable(ctx: click.Context, param, value):
 
 def out_option(fn):
     """--out (checked writable, and empty unless --overwrite, while the command line is read: before any
-    computation) and --overwrite."""
-    fn = click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False),
-                      callback=_writable, help="Output folder (checked before anything is computed).")(fn)
+    computation) and --overwrite. The command's files appear in --out together when it succeeds, or not at all
+    (staging.staged)."""
+
+    @functools.wraps(fn)
+    def all_or_nothing(*args, out: str, **kwargs):
+        with staged(out):
+            return fn(*args, out=out, **kwargs)
+
+    wrapped = click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False),
+                           callback=_writable, help="Output folder (checked before anything is computed).")(
+        all_or_nothing)
     return click.option("--overwrite", is_flag=True, is_eager=True, expose_value=False, callback=_remember_overwrite,
-                        help="Write into an --out folder that already holds files (same names are replaced).")(fn)
+                        help="Write into an --out folder that already holds files (same names are replaced).")(wrapped)
 
 
 def image_options(fn):

@@ -17,12 +17,23 @@ def _handler(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def _unraisable(hook):
+    def quiet(unraisable) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            return  # raised inside a __del__ and swallowed there: remembered by _handler, said once by the CLI
+        hook(unraisable)
+
+    return quiet
+
+
 def install() -> None:
-    """SIGINT and SIGTERM raise KeyboardInterrupt and are remembered (main thread only)."""
+    """SIGINT and SIGTERM raise KeyboardInterrupt and are remembered (main thread only); a KeyboardInterrupt that
+    Python could not raise (inside a __del__) is not printed as a traceback."""
     _received.clear()
     signal.signal(signal.SIGINT, _handler)
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, _handler)
+    sys.unraisablehook = _unraisable(sys.__unraisablehook__)
 
 
 def check() -> None:

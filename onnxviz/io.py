@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import imageheader
+from . import imageheader, staging
 from .errors import ImageError, OutputError, first_line
 
 MAX_PIXELS = imageheader.MAX_PIXELS
@@ -124,17 +124,22 @@ def encode_png(image: np.ndarray) -> bytes:
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
+    """Write to a temporary file beside `path`, then rename: readers never see half a file. Inside a
+    staging.staged(out) block, files meant for `out` go to its stage (the run's files appear together). Files
+    get the usual permissions (0666 less the umask). Returns `path`."""
     path = Path(path)
+    real = staging.redirect(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        real.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".part", dir=real.parent)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~staging.umask())  # mkstemp makes 0600 files
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.replace(tmp, path)
+        os.replace(tmp, real)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}; nothing half-written was left") from None

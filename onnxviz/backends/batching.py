@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from .. import interrupts
 from ..errors import ModelError
 
 
@@ -48,6 +49,7 @@ def run_batched(
     given, name them in errors)."""
     parts: list[list[np.ndarray]] = []
     for sl in chunks(len(arrays[0]), batch_size, fixed_batch):
+        interrupts.check()  # a Ctrl-C whose KeyboardInterrupt was swallowed still stops the run here
         pieces = [a[sl] for a in arrays]
         n = len(pieces[0])
         outs = fn(*(pad_to(p, fixed_batch) if fixed_batch else p for p in pieces))

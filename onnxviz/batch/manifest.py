@@ -8,6 +8,8 @@ import json
 import os
 from pathlib import Path
 
+from ..errors import OutputError, first_line
+
 COLUMNS = ["path", "method", "status", "error", "label", "predicted", "score", "target", "options",
            "attr_min", "attr_max", "attr_mean", "attr_abs_mean", "array", "overlay", "seconds"]
 JOURNAL = "manifest.jsonl"
@@ -31,12 +33,16 @@ class Journal:
         return rows
 
     def append(self, rows: list[dict]) -> None:
-        if self._file is None:
-            self._repair()
-            self._file = self.path.open("a", encoding="utf-8")
-        self._file.write("".join(json.dumps({c: r.get(c) for c in COLUMNS}) + "\n" for r in rows))
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            if self._file is None:
+                self._repair()
+                self._file = self.path.open("a", encoding="utf-8")
+            self._file.write("".join(json.dumps({c: r.get(c) for c in COLUMNS}) + "\n" for r in rows))
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as exc:
+            raise OutputError(f"cannot write the manifest {self.path}: {exc.strerror or exc}; the rows written "
+                              "before are kept: free some space and rerun the same command to resume") from None
 
     def _repair(self) -> None:
         """End a torn last line so the next row starts on its own line."""
@@ -67,8 +73,13 @@ def finalize(out: Path, rows: list[dict]) -> Path:
         return out / JOURNAL
     table = pa.Table.from_pylist([{c: r.get(c) for c in COLUMNS} for r in ordered], schema=_schema(pa))
     tmp = out / ".manifest.parquet.part"
-    pq.write_table(table, tmp)
-    os.replace(tmp, out / "manifest.parquet")
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, out / "manifest.parquet")
+    except (OSError, pa.ArrowException) as exc:  # a full disk: the journal stays the manifest
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {out / 'manifest.parquet'} ({first_line(exc)}); {out / JOURNAL} holds every "
+                          "row: rerun the same command to finish the Parquet file") from None
     return out / "manifest.parquet"
 
 

@@ -16,6 +16,7 @@ from ..errors import OptionError, OutputError
 from ..guard import Limits
 from ..io import ensure_writable, write_bytes_atomic
 from ..preprocess import Request
+from ..staging import remove_leftovers
 from . import manifest
 from .source import Item, items
 from .work import Job, Worker, cores
@@ -49,6 +50,7 @@ def _explanations_only(job: Job) -> None:
 def _start(out: Path, job: Job, model_hash: str, overwrite: bool) -> manifest.Journal:
     """A fresh run, or the resumption of the run recorded in out/run.json (the same model and settings)."""
     ensure_writable(out)
+    remove_leftovers(out.absolute().parent, out.name)  # .part files of a writer killed in an earlier run
     described = {"model_hash": model_hash, **job.describe()}
     recorded = out / "run.json"
     if recorded.exists() and not overwrite:
