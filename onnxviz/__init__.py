@@ -36,7 +36,40 @@ _EXPORTS = {
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = sorted([*_WHERE, "__version__"])
+__all__ = [
+    "Attack",
+    "AttackResult",
+    "Context",
+    "ConversionError",
+    "DependencyError",
+    "Explanation",
+    "ImageError",
+    "LayerError",
+    "Limits",
+    "Method",
+    "MethodError",
+    "MethodOutput",
+    "Model",
+    "ModelError",
+    "OnnxvizError",
+    "OptionError",
+    "Oracle",
+    "Preprocessing",
+    "Synthesis",
+    "SynthesisResult",
+    "Target",
+    "TargetError",
+    "__version__",
+    "attack",
+    "compare",
+    "explain",
+    "load",
+    "load_image",
+    "methods",
+    "option",
+    "register",
+    "synthesize",
+]
 
 
 def __getattr__(name: str):

@@ -45,10 +45,10 @@ def with_size(data: bytes, w: int, h: int, fill: bytes = b"", move_sof_last: boo
     sof = sof[:5] + struct.pack(">HH", h, w) + sof[9:]
     rest = [seg for m, seg in parts[:-1] if not 0xC0 <= m <= 0xC2]
     if move_sof_last:
-        head = rest + [fill + sof]
+        head = [*rest, fill + sof]
     else:
         at = next(k for k, (m, _) in enumerate(parts) if 0xC0 <= m <= 0xC2)
-        head = rest[:at] + [fill + sof] + rest[at:]
+        head = [*rest[:at], fill + sof, *rest[at:]]
     return b"\xff\xd8" + b"".join(head) + parts[-1][1]
 
 
@@ -101,7 +101,7 @@ def test_a_progressive_jpeg_with_thousands_of_scans_is_refused_before_decoding()
                      8000, 8000)
     assert len(bomb) < 100_000 and imageheader.jpeg_markers(bomb) == ((8000, 8000), 5001)
     start = time.monotonic()
-    with pytest.raises(onnxviz.ImageError, match="a JPEG with 5001 scans .* could take minutes to decode"):
+    with pytest.raises(onnxviz.ImageError, match=r"a JPEG with 5001 scans .* could take minutes to decode"):
         oio.decode_image(bomb, "scans.jpg")
     assert time.monotonic() - start < 2
     assert 2 <= imageheader.jpeg_markers(base)[1] <= imageheader.MAX_JPEG_SCANS  # a real progressive file

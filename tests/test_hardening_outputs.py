@@ -140,7 +140,7 @@ def test_a_signal_at_any_moment_of_start_up_is_status_1_and_one_line(delay, sig,
         time.sleep(0.005)
     time.sleep(delay)  # the heavy imports (numpy, onnx, onnxruntime, torch) happen in this window
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=120)
+    _out, err = proc.communicate(timeout=120)
     if proc.returncode == 0:  # finished before the signal came: nothing to check
         return
     assert proc.returncode == 1, (proc.returncode, err)

@@ -77,3 +77,11 @@ def test_the_installed_dependencies_meet_the_security_floors():
     for name in ("onnx", "onnxruntime", "protobuf", "opencv-python-headless"):
         assert version(name) in floors[name].specifier, f"{name} {version(name)} vs {floors[name].specifier}"
     assert str(floors["protobuf"].specifier) == ">=6.33.5" and str(floors["onnx"].specifier) == ">=1.22"
+
+
+def test_the_lazy_public_api_lists_what_it_loads():
+    import onnxviz
+
+    assert set(onnxviz.__all__) == {*onnxviz._WHERE, "__version__"}
+    for name in onnxviz._WHERE:
+        assert getattr(onnxviz, name) is not None
