@@ -13,10 +13,10 @@ import numpy as np
 
 from . import registry
 from .context import Context
-from .errors import ConversionError, ImageError, MethodError, NumericWarning, OnnxvizError, OptionError
+from .errors import ConversionError, ImageError, LayerError, MethodError, NumericWarning, OnnxvizError, OptionError
 from .estimate import Estimator
 from .explanation import Explanation
-from .io import read_image, resize
+from .io import image_array, read_image, resize
 from .method import Method, MethodOutput
 from .model import Model, load
 from .options import as_dict, build, describe
@@ -28,28 +28,39 @@ ImageSource = str | os.PathLike | np.ndarray
 
 def load_image(source: ImageSource | Sequence[ImageSource], model: Model,
                preprocessing: Preprocessing | str | None = None) -> np.ndarray:
-    """Image file(s) or RGB [0, 1] HWC array(s) -> a float32 batch in the model's own layout and size."""
+    """Image file(s), RGB / grey [0, 1] HWC array(s) (uint8 arrays are divided by 255; a 2-D array is one grey
+    image; a 4-D array a batch of HWC images) -> a float32 batch in the model's own layout and size."""
     if not model.input.layout:
         raise ImageError(f"the model's input {model.input.name} {model.input.shape} is not an image (not 4-D)")
     pre = preprocessing if isinstance(preprocessing, Preprocessing) else (
         Preprocessing.preset(preprocessing, layout=model.input.layout, channels=model.input.channels or 3)
         if preprocessing else model.preprocessing)
+    if source is None or isinstance(source, (bytes, bytearray)):
+        raise ImageError("load_image takes image paths or RGB [0, 1] HWC arrays (one, or a list), not "
+                         f"{type(source).__name__}")
+    if isinstance(source, np.ndarray) and source.ndim == 2:
+        source = source[..., None]  # one grey image
     sources = [source] if isinstance(source, (str, os.PathLike)) or (
         isinstance(source, np.ndarray) and source.ndim == 3) else list(source)
+    if not sources:
+        raise ImageError("no images given: pass image paths or RGB [0, 1] HWC arrays")
     h, w = model.input_size
     batch = []
-    for src in sources:
-        img = read_image(src) if isinstance(src, (str, os.PathLike)) else np.asarray(src, np.float32)
-        if img.ndim != 3 or img.shape[-1] not in (1, 3):
-            raise ImageError(f"an image array must be HWC with 1 or 3 channels, got shape {img.shape}")
+    for k, src in enumerate(sources):
+        img = read_image(src) if isinstance(src, (str, os.PathLike)) else image_array(src, f"image {k}")
         batch.append(pre.apply(resize(img, h, w)))
     return np.stack(batch).astype(model.input.dtype)
 
 
-def methods() -> list[dict[str, Any]]:
-    """Registered methods (built-in and plugins): name, family, needs, options; broken ones with their error."""
+def methods(name: str | None = None) -> list[dict[str, Any]]:
+    """Registered methods (built-in and plugins): name, family, needs, options; broken ones with their error.
+    With `name`, only that method (an unknown or broken name is a MethodError that suggests close ones)."""
+    if name is not None:
+        registry.get(name)
     rows = []
     for entry in registry.all_entries():
+        if name is not None and entry.name != name:
+            continue
         row: dict[str, Any] = {"name": entry.name, "distribution": entry.dist, "error": entry.error}
         if entry.conflict:
             row["error"] = f"also claimed by {entry.conflict}"
@@ -141,6 +152,32 @@ def _validate_output(result: np.ndarray | MethodOutput, cls: type[Method], x: np
     return out
 
 
+def _check_run_options(batch_size, seed, layer) -> None:
+    for name, value, low in (("batch_size", batch_size, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise OptionError(f"{name} must be a whole number of at least {low}, not {value!r}")
+    if layer is not None and not isinstance(layer, str):
+        raise LayerError(f"layer must be a tensor or node name (a string, as `onnxviz layers` lists), not {layer!r}")
+
+
+def _model_batch(x: np.ndarray, model: Model) -> np.ndarray:
+    """A batch in the model's input shape (a single sample gets its batch axis), checked before any work."""
+    spec = model.input
+    if x.ndim == len(spec.shape) - 1:
+        x = x[None]
+    if len(x) == 0:
+        raise ImageError("no images given: the batch is empty")
+    if x.ndim != len(spec.shape) or any(isinstance(d, int) and d > 0 and d != got
+                                        for d, got in zip(spec.shape[1:], x.shape[1:], strict=True)):
+        layout = f" ({spec.layout})" if spec.layout else ""
+        raise ImageError(f"the batch has shape {list(x.shape)}, but the model's input {spec.name!r} is "
+                         f"{list(spec.shape)}{layout}; read images with onnxviz.load_image(paths, model)")
+    try:
+        return np.asarray(x, dtype=spec.dtype)
+    except (TypeError, ValueError):
+        raise ImageError(f"the batch holds {x.dtype} values; the model takes {spec.dtype}") from None
+
+
 def numeric_warnings(attributions: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """NaN / Inf attributions set to 0, and what to tell the user about them and about all-zero maps."""
     notes = []
@@ -174,13 +211,10 @@ def explain(model: Model | str | os.PathLike, x: np.ndarray | ImageSource | Sequ
     """
     start = time.perf_counter()
     model = model if isinstance(model, Model) else load(model)
+    _check_run_options(batch_size, seed, layer)
     if not isinstance(x, np.ndarray):
         x = load_image(x, model, preprocessing)
-    x = np.asarray(x, dtype=model.input.dtype)
-    if x.ndim == len(model.input.shape) - 1:
-        x = x[None]
-    if batch_size < 1:
-        raise OnnxvizError(f"batch_size must be at least 1, not {batch_size}")
+    x = _model_batch(x, model)
     prep = prepared or prepare(model, method, layer, options, gradient)
     cls = type(prep.method)
     spec, indices = parse_targets(target, len(x))

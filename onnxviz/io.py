@@ -92,6 +92,28 @@ def decode_image(data: bytes, name: str = "image") -> np.ndarray:
     return np.clip(img, 0.0, 1.0)
 
 
+def image_array(value, name: str = "image array") -> np.ndarray:
+    """An image given as an array -> RGB or grey float32 HWC in [0, 1]: 8- and 16-bit integers are scaled as
+    files are; floats must already lie in [0, 1] and be finite."""
+    try:
+        img = np.asarray(value)
+    except (TypeError, ValueError):
+        raise ImageError(f"{name} is not an array of numbers") from None
+    if img.ndim != 3 or img.shape[-1] not in (1, 3) or 0 in img.shape:
+        raise ImageError(f"{name} must be HWC with 1 or 3 channels (RGB or grey), got shape {img.shape}")
+    if img.dtype in (np.uint8, np.uint16):
+        return img.astype(np.float32) / (255.0 if img.dtype == np.uint8 else 65535.0)
+    if not (np.issubdtype(img.dtype, np.floating) or np.issubdtype(img.dtype, np.integer) or img.dtype == bool):
+        raise ImageError(f"{name} holds {img.dtype} values, not numbers")
+    img = img.astype(np.float32)
+    if not np.isfinite(img).all():
+        raise ImageError(f"{name} holds NaN or infinite values")
+    if img.min() < 0 or img.max() > 1:
+        raise ImageError(f"{name} ranges {img.min():g}..{img.max():g}; image arrays are RGB in [0, 1] (divide 8-bit "
+                         "values by 255, or pass a uint8 array)")
+    return img
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file -> RGB float32 HWC in [0, 1]."""
     path = Path(path)

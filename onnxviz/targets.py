@@ -27,8 +27,10 @@ class Target:
             return cls()
         if isinstance(spec, Target):
             return spec
+        if isinstance(spec, (bool, np.bool_)):
+            raise TargetError(f"bad target {spec!r}: use a class index (281), top1, or softmax:281")
         if isinstance(spec, (int, np.integer)):
-            return cls(index=int(spec))
+            return cls(index=_index(int(spec)))
         if not isinstance(spec, str) or not spec.strip():
             raise TargetError(f"bad target {spec!r}: use a class index (281), top1, or softmax:281")
         spec, _, region = spec.strip().partition("@")
@@ -41,7 +43,7 @@ class Target:
             raise TargetError(f"bad target {spec!r}: expected [softmax:][OUTPUT:]INDEX")
         if last != "top1":
             try:
-                last = int(last)
+                last = _index(int(last))
             except ValueError:
                 raise TargetError(f"bad target {spec!r}: {last!r} is neither a class index nor top1") from None
         return cls(index=last, output=names[0] if names else None, softmax=softmax, region=region or None)
@@ -50,6 +52,13 @@ class Target:
         text = ":".join([*(["softmax"] if self.softmax else []), *([self.output] if self.output else []),
                          str(self.index)])
         return f"{text}@{self.region}" if self.region else text
+
+
+def _index(value: int) -> int:
+    """A class index as given; one no model could have (past int64) is refused here, before numpy overflows."""
+    if not -(2**62) < value < 2**62:
+        raise TargetError(f"target {value} is out of range: no model has that many classes")
+    return value
 
 
 def parse_targets(spec, n: int) -> tuple[Target, np.ndarray | None]:
@@ -70,8 +79,9 @@ def parse_targets(spec, n: int) -> tuple[Target, np.ndarray | None]:
     return target, np.full(n, target.index, dtype=np.int64)
 
 
-def check_range(indices: np.ndarray, n_classes: int) -> None:
-    bad = [int(i) for i in indices if not 0 <= i < n_classes]
+def check_range(indices, n_classes: int) -> None:
+    """Every index (Python ints of any size, or an array) names one of `n_classes` classes."""
+    bad = [int(i) for i in indices if not 0 <= int(i) < n_classes]
     if bad:
         raise TargetError(f"target {bad[0]} is out of range: the model has {n_classes} classes (0..{n_classes - 1})")
 

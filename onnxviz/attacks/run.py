@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import ImageError, MethodError, ModelError, OnnxvizError
 from ..estimate import Estimator
-from ..io import read_image, resize
+from ..io import image_array, read_image, resize
 from ..model import Model, load
 from ..options import as_dict
 from ..preprocess import GREY, Preprocessing
@@ -49,11 +49,7 @@ def read_images(sources: ImageSource | Sequence[ImageSource], model: Model) -> t
         if isinstance(src, (str, os.PathLike)):
             img, name = read_image(src), Path(src).name
         else:
-            img, name = np.asarray(src, np.float32), f"image {k}"
-            if img.ndim != 3 or img.shape[-1] not in (1, 3):
-                raise ImageError(f"an image array must be HWC with 1 or 3 channels, got shape {img.shape}")
-            if img.min(initial=0) < 0 or img.max(initial=0) > 1:
-                raise ImageError("attack images must be in [0, 1] (eps is measured there); divide 8-bit images by 255")
+            img, name = image_array(src, f"image {k}"), f"image {k}"
         images.append(to_image_space(img, model.input_size, model.input.channels or 3))
         names.append(name)
     return np.stack(images).astype(np.float32), names
@@ -67,11 +63,11 @@ def _classes(spec, n: int, n_classes: int, what: str) -> np.ndarray | None:
     if len(values) != n:
         raise OnnxvizError(f"{len(values)} {what}s given for {n} images; give one per image or a single one")
     try:
-        out = np.array([int(v) for v in values], np.int64)
+        ints = [int(v) for v in values]
     except (TypeError, ValueError):
         raise OnnxvizError(f"a {what} must be a class index, got {values!r}") from None
-    check_range(out, n_classes)
-    return out
+    check_range(ints, n_classes)  # before numpy sees them: 2**70 would overflow int64
+    return np.array(ints, np.int64)
 
 
 def _transfer(other: Model | str | os.PathLike, images: np.ndarray, adversarial: np.ndarray, labels_given: bool,

@@ -9,10 +9,10 @@ import types
 
 
 class _CallablePackage(types.ModuleType):
-    def __call__(self):
+    def __call__(self, name: str | None = None):
         from ..api import methods
 
-        return methods()
+        return methods(name)
 
 
 sys.modules[__name__].__class__ = _CallablePackage

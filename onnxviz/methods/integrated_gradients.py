@@ -14,6 +14,7 @@ from ..baselines import NAMED, make_baseline
 from ..method import Method, MethodOutput
 from ..options import option
 
+MAX_STEPS = 100_000
 Rule = Literal["riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre"]
 
 
@@ -25,8 +26,9 @@ class IntegratedGradientsOptions:
     blur_sigma: float = option(10.0, "Gaussian sigma in pixels for baselines=blur")
 
     def __post_init__(self):
-        if self.n_steps < 2:
-            raise ValueError("n_steps must be at least 2")
+        if not 2 <= self.n_steps <= MAX_STEPS:
+            raise ValueError(f"n_steps must be 2..{MAX_STEPS:,}, not {self.n_steps:,} (the path is walked in chunks of "
+                             "--batch-size, so steps cost time: a few hundred are plenty)")
         if isinstance(self.baselines, str) and self.baselines not in NAMED:
             raise ValueError(f"baselines {self.baselines!r} is not a number, an array, or one of {', '.join(NAMED)}")
 

@@ -26,6 +26,9 @@ class RiseOptions:
     def __post_init__(self):
         if self.n_masks < 1 or self.grid < 1 or not 0 < self.p <= 1:
             raise ValueError("n_masks and grid must be positive, p in (0, 1]")
+        if self.n_masks > 1_000_000 or self.grid > 1024:
+            raise ValueError(f"n_masks must be at most 1,000,000 and grid at most 1024, not {self.n_masks:,} / "
+                             f"{self.grid:,}")
 
 
 def rise_masks(n: int, grid: int, p: float, height: int, width: int, rng: np.random.Generator) -> np.ndarray:

@@ -28,6 +28,8 @@ class SmoothGradOptions:
     def __post_init__(self):
         if self.nt_samples < 1 or self.stdevs < 0:
             raise ValueError("nt_samples must be at least 1 and stdevs non-negative")
+        if self.nt_samples > 100_000:
+            raise ValueError(f"nt_samples must be at most 100,000, not {self.nt_samples:,}")
 
 
 class SmoothGrad(Method):

@@ -99,7 +99,27 @@ def parse(spec: str, engine, pre_relu: bool = True) -> list[Term]:
             terms.append(_term(piece, sign, engine, pre_relu))
     if sum(len(t.channels) > 1 for t in terms) > 1:
         raise OptionError("only one term of an objective may be a channel range")
+    for t in terms:
+        _check_indices(t, engine)
     return terms
+
+
+MAX_IMAGES = 1024  # a range makes one image per channel or class, all optimized together
+
+
+def _check_indices(term: Term, engine) -> None:
+    """Channels and classes past the tensor's own count, and ranges too large to optimize at once, are refused
+    before any image is made (a range of 100,000 classes asked for 3.5 GB)."""
+    if len(term.channels) > MAX_IMAGES:
+        raise OptionError(f"objective {term.label()}: a range of {len(term.channels):,} images; at most {MAX_IMAGES} "
+                          "are made at once, split the range")
+    layer = engine.layer(term.tensor or engine.logits)
+    axis = 3 if len(layer.shape) == 4 and layer.layout == "NHWC" else 1
+    count = layer.shape[axis] if len(layer.shape) > axis else None
+    if isinstance(count, int) and max(term.channels) >= count:
+        what = "classes" if term.layer is None else f"channels in {term.layer}"
+        raise OptionError(f"objective {term.label(term.channels.index(max(term.channels)))}: index "
+                          f"{max(term.channels)} but only {count} {what} (0..{count - 1})")
 
 
 def batch_size(terms: list[Term]) -> int:
