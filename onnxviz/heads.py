@@ -1,4 +1,7 @@
-"""Reading a classifier head off the ONNX graph: global average pooling followed by one linear layer."""
+"""Reading a classifier head off the ONNX graph: global average pooling followed by one linear layer. Global
+pooling is any node that provably averages the whole map: GlobalAveragePool, ReduceMean over the spatial axes
+(of the layer's own layout), or an AveragePool whose kernel is the map's size with no padding (tf2onnx writes
+Keras' GlobalAveragePooling and Caffe's pool5 that way)."""
 
 from __future__ import annotations
 
@@ -17,6 +20,31 @@ def _attr(node: onnx.NodeProto, name: str, default):
         if a.name == name:
             return onnx.helper.get_attribute_value(a)
     return default
+
+
+def _averages_whole_map(node: onnx.NodeProto, layer, const) -> bool:
+    """Whether `node` reduces the layer's (N, C, H, W) or (N, H, W, C) map to its per-channel means."""
+    if node.op_type == "GlobalAveragePool":
+        return True
+    if node.op_type == "ReduceMean":
+        axes = _attr(node, "axes", None)
+        if axes is None and len(node.input) > 1 and node.input[1]:
+            axes = const(node.input[1])
+        if axes is None:
+            return False
+        spatial = ({1, 2, -3, -2} if layer.layout == "NHWC" else {2, 3, -2, -1})
+        wanted = {1, 2} if layer.layout == "NHWC" else {2, 3}
+        given = {int(a) % 4 for a in np.asarray(axes).ravel()}
+        return given == wanted and set(np.asarray(axes).ravel().tolist()) <= spatial
+    if node.op_type == "AveragePool":
+        hw = layer.spatial if layer.layout != "NHWC" else None  # pooling ops read NCHW
+        kernel = tuple(_attr(node, "kernel_shape", ()))
+        pads = tuple(_attr(node, "pads", ()))
+        auto_pad = _attr(node, "auto_pad", b"NOTSET")
+        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+        return (hw is not None and all(isinstance(d, int) for d in hw) and kernel == tuple(hw)
+                and not any(pads) and auto_pad in ("NOTSET", "VALID"))
+    return False
 
 
 def gap_linear_head(model: Model, layer: str, score_tensor: str) -> tuple[np.ndarray, np.ndarray]:
@@ -43,16 +71,11 @@ def gap_linear_head(model: Model, layer: str, score_tensor: str) -> tuple[np.nda
                            f"({node.name or node.output[0]}). Use gradcam, which needs no particular head.")
 
     node = next_node(layer)
-    axes = _attr(node, "axes", None) if node.op_type == "ReduceMean" else None
-    if node.op_type == "ReduceMean" and axes is None and len(node.input) > 1:
-        axes = const(node.input[1])
-    spatial = {2, 3, -1, -2}
-    if not (node.op_type == "GlobalAveragePool" or (node.op_type == "ReduceMean" and axes is not None
-            and set(np.asarray(axes).tolist()) <= spatial and len(axes) == 2)):
+    if not _averages_whole_map(node, model.layer(layer), const):
         raise refuse(node)
     tensor = node.output[0]
     node = next_node(tensor)
-    while node.op_type in _PASS_THROUGH:
+    while node.op_type in _PASS_THROUGH or (node.op_type == "Transpose" and _attr(node, "perm", [0])[0] == 0):
         tensor = node.output[0]
         node = next_node(tensor)
     if node.op_type == "Gemm" and node.input[0] == tensor and const(node.input[1]) is not None:

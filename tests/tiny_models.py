@@ -45,3 +45,29 @@ def gap_net(conv_w: np.ndarray, fc_w: np.ndarray, size: int = 6, batch: int | st
         helper.make_node("Gemm", ["flat", "Wf"], ["logits"], transB=1),
     ]
     return _model(nodes, [x], [y], {"Wc": conv_w.astype(np.float32), "Wf": fc_w.astype(np.float32)})
+
+
+def pooled_net(conv_w: np.ndarray, fc_w: np.ndarray, size: tuple[int, int] = (6, 10), pool: str = "average",
+               transpose: bool = False) -> onnx.ModelProto:
+    """x -> Conv(3x3, pad 1) -> Relu -> pooling -> [Transpose to NHWC] -> Flatten -> MatMul + Add, on a non-square
+    map. pool: "average" (AveragePool with the map's size as kernel: global, as tf2onnx writes it), "partial"
+    (a kernel of half the map: not global), "padded" (the map's size but padded: not an average of the map)."""
+    in_channels, classes = conv_w.shape[1], fc_w.shape[0]
+    h, w = size
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", in_channels, h, w])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", classes])
+    kernel = {"average": [h, w], "partial": [h // 2, w // 2], "padded": [h, w]}[pool]
+    pads = [1, 1, 1, 1] if pool == "padded" else [0, 0, 0, 0]
+    nodes = [
+        helper.make_node("Conv", ["x", "Wc"], ["conv"], pads=[1, 1, 1, 1], kernel_shape=[3, 3]),
+        helper.make_node("Relu", ["conv"], ["act"]),
+        helper.make_node("AveragePool", ["act"], ["pool"], kernel_shape=kernel, pads=pads, strides=kernel),
+    ]
+    last = "pool"
+    if transpose:
+        nodes.append(helper.make_node("Transpose", ["pool"], ["pool_nhwc"], perm=[0, 2, 3, 1]))
+        last = "pool_nhwc"
+    nodes += [helper.make_node("Flatten", [last], ["flat"], axis=1),
+              helper.make_node("MatMul", ["flat", "Wf"], ["mm"]), helper.make_node("Add", ["mm", "bf"], ["logits"])]
+    bias = np.arange(classes, dtype=np.float32)
+    return _model(nodes, [x], [y], {"Wc": conv_w.astype(np.float32), "Wf": fc_w.T.astype(np.float32), "bf": bias})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import LayerError
 from ..method import Method, MethodOutput
 
 
@@ -37,7 +38,8 @@ class CamMethod(Method):
         else:
             acts, grads = ctx.activations(x), None
         if acts.ndim != 4:
-            raise ValueError(f"layer {ctx.layer.name} has shape {acts.shape}; CAM methods need a 4-D layer")
+            raise LayerError(f"layer {ctx.layer.name} has shape {list(acts.shape)}; CAM methods need a 4-D layer "
+                             "(N, C, H, W or N, H, W, C): choose one with --layer (`onnxviz layers --spatial`)")
         acts = to_nchw(acts, ctx.layer.layout)
         grads = None if grads is None else to_nchw(grads, ctx.layer.layout)
         cam = np.maximum(self.combine(ctx, x, acts, grads), 0).astype(np.float32)
