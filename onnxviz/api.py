@@ -13,7 +13,16 @@ import numpy as np
 
 from . import registry
 from .context import Context
-from .errors import ConversionError, ImageError, LayerError, MethodError, NumericWarning, OnnxvizError, OptionError
+from .errors import (
+    ConversionError,
+    ImageError,
+    LayerError,
+    MethodError,
+    NumericWarning,
+    OnnxvizError,
+    OptionError,
+    TargetError,
+)
 from .estimate import Estimator
 from .explanation import Explanation
 from .io import image_array, read_image, resize
@@ -21,7 +30,7 @@ from .method import Method, MethodOutput
 from .model import Model, load
 from .options import as_dict, build, describe
 from .preprocess import Preprocessing
-from .targets import check_range, parse_targets, pick, region_masks
+from .targets import check_range, parse_targets, pick, region_boxes, region_masks
 
 ImageSource = str | os.PathLike | np.ndarray
 
@@ -30,6 +39,12 @@ def load_image(source: ImageSource | Sequence[ImageSource], model: Model,
                preprocessing: Preprocessing | str | None = None) -> np.ndarray:
     """Image file(s), RGB / grey [0, 1] HWC array(s) (uint8 arrays are divided by 255; a 2-D array is one grey
     image; a 4-D array a batch of HWC images) -> a float32 batch in the model's own layout and size."""
+    return read_batch(source, model, preprocessing)[0]
+
+
+def read_batch(source: ImageSource | Sequence[ImageSource], model: Model,
+               preprocessing: Preprocessing | str | None = None) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """load_image, and the (height, width) each image had before it was resized (for photo: regions)."""
     if not model.input.layout:
         raise ImageError(f"the model's input {model.input.name} {model.input.shape} is not an image (not 4-D)")
     pre = preprocessing if isinstance(preprocessing, Preprocessing) else (
@@ -45,11 +60,12 @@ def load_image(source: ImageSource | Sequence[ImageSource], model: Model,
     if not sources:
         raise ImageError("no images given: pass image paths or RGB [0, 1] HWC arrays")
     h, w = model.input_size
-    batch = []
+    batch, sizes = [], []
     for k, src in enumerate(sources):
         img = read_image(src) if isinstance(src, (str, os.PathLike)) else image_array(src, f"image {k}")
+        sizes.append(tuple(img.shape[:2]))
         batch.append(pre.apply(resize(img, h, w)))
-    return np.stack(batch).astype(model.input.dtype)
+    return np.stack(batch).astype(model.input.dtype), sizes
 
 
 def methods(name: str | None = None) -> list[dict[str, Any]]:
@@ -200,7 +216,7 @@ def explain(model: Model | str | os.PathLike, x: np.ndarray | ImageSource | Sequ
             method: str | type[Method] | Method = "saliency", /, target=None, layer: str | None = None, *,
             batch_size: int = 32, seed: int = 0, progress: bool = True, prepared: Prepared | None = None,
             preprocessing: Preprocessing | None = None, gradient: str | Estimator = "auto",
-            **options: Any) -> Explanation:
+            image_sizes: Sequence[tuple[int, int]] | None = None, **options: Any) -> Explanation:
     """Explain `x` (a batch in the model's layout, or image paths) with one method (model, x and method are
     positional, so a method may have an option called `method`).
 
@@ -208,12 +224,14 @@ def explain(model: Model | str | os.PathLike, x: np.ndarray | ImageSource | Sequ
     "softmax:281". layer: tensor name, node name or alias for layer methods (default: the last spatial layer).
     preprocessing: how image paths are read, and how inputs are shown (default: the model's).
     gradient: "auto", "exact", "estimate" or an Estimator (see `prepare`).
+    image_sizes: the (height, width) of each original image when `x` is an already resized batch (for
+    `K@photo:x0,y0,x1,y1` regions; known by itself when `x` is paths).
     """
     start = time.perf_counter()
     model = model if isinstance(model, Model) else load(model)
     _check_run_options(batch_size, seed, layer)
     if not isinstance(x, np.ndarray):
-        x = load_image(x, model, preprocessing)
+        x, image_sizes = read_batch(x, model, preprocessing)
     x = _model_batch(x, model)
     prep = prepared or prepare(model, method, layer, options, gradient)
     cls = type(prep.method)
@@ -227,7 +245,10 @@ def explain(model: Model | str | os.PathLike, x: np.ndarray | ImageSource | Sequ
     predictions = clean.reshape(len(x), clean.shape[1], -1).sum(axis=2).argmax(axis=1)
     indices = predictions if indices is None else indices
     check_range(indices, clean.shape[1])
-    masks = region_masks(spec.region, clean, indices)
+    photos = [tuple(int(v) for v in hw) for hw in image_sizes] if image_sizes is not None else None
+    if photos is not None and len(photos) != len(x):
+        raise TargetError(f"{len(photos)} image sizes given for {len(x)} images")
+    masks = region_masks(spec.region, clean, indices, photos)
     ctx.targets, ctx.masks = indices, masks
     scores = pick(clean, indices, softmax, masks).astype(np.float32)  # the clean forward already has them
     ctx.clean_scores = scores
@@ -246,6 +267,10 @@ def explain(model: Model | str | os.PathLike, x: np.ndarray | ImageSource | Sequ
         out.extras.setdefault("parity_max_abs_diff", model.parity.max_abs_diff)
     if cls.unsigned_display:
         out.extras.setdefault("display", "unsigned")
+    boxes = region_boxes(spec.region, len(x), tuple(clean.shape[2:4]), photos) if clean.ndim == 4 else None
+    if boxes is not None:  # in the output's pixels, for the overlays to draw and for the user to check
+        out.extras.setdefault("region_boxes", [list(b) for b in boxes])
+        out.extras.setdefault("region_space", list(clean.shape[2:4]))
     if prep.estimator is not None:
         out.extras.setdefault("gradient", prep.estimator.describe())
         if "onnxruntime (estimated gradient)" in ctx.backends_used:

@@ -251,7 +251,8 @@ def _target(spec: str, output: str | None):
               help="Method option, e.g. -o window 32 or -o occlusion.stride 16.")
 @click.option("--target", default="top1", show_default=True,
               help="Class index, top1, softmax:281, one index per image (281,282), or a segmentation "
-                   "region: 7@predicted, 7@box:x0,y0,x1,y1, 7@mask:road.png.")
+                   "region: 7@predicted, 7@box:x0,y0,x1,y1 (output pixels), 7@photo:x0,y0,x1,y1 (pixels of the "
+                   "original image), 7@mask:road.png.")
 @click.option("--layer", help="Tensor or node name, last_conv or conv:-2, for layer methods "
                               "(default: the last spatial layer).")
 @click.option("--output", "output_name", help="Which output to explain (needed when the model has several).")
@@ -280,7 +281,7 @@ def explain(model: Model, images, method_names, options, target, layer, output_n
     classes = {n: registry.get(n) for n in names}
     if layer and not any(c.needs_layer for c in classes.values()):
         raise OptionError(f"--layer is only used by layer methods, and none of {', '.join(names)} takes one")
-    x = api.load_image(list(images), model)
+    x, sizes = api.read_batch(list(images), model)
     gradient = {"ort": "estimate", "torch": "exact"}.get(backend, gradient)
     source = Estimator(estimator, queries) if gradient == "estimate" else gradient
     prepared = {n: api.prepare(model, n, layer if classes[n].needs_layer else None, routed[n], source)
@@ -290,7 +291,7 @@ def explain(model: Model, images, method_names, options, target, layer, output_n
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NumericWarning)  # printed below, one line each
             ex = api.explain(model, x, n, target=_target(target, output_name), batch_size=batch_size, seed=seed,
-                             progress=not quiet, prepared=prepared[n])
+                             progress=not quiet, prepared=prepared[n], image_sizes=sizes)
         results.append(ex)
         where = f" at {ex.layer}" if ex.layer else ""
         errors = ex.extras.get("relative_completeness_error")
@@ -302,8 +303,13 @@ def explain(model: Model, images, method_names, options, target, layer, output_n
     written = write_run(out, results, list(images), model.name, arrays=not no_arrays)
     for i, image in enumerate(images):
         ex = results[0]
-        echo(f"{Path(image).name}: predicted {int(ex.predictions[i])}, explained class {int(ex.targets[i])} "
-                   f"(score {float(ex.scores[i]):.4g})")
+        boxes = ex.extras.get("region_boxes")
+        region = ""
+        if boxes:  # say which pixels were meant, in the output's own coordinates
+            h, w = ex.extras["region_space"]
+            region = f" over box {','.join(map(str, boxes[i]))} of the {w}x{h} output"
+        echo(f"{Path(image).name}: predicted {int(ex.predictions[i])}, explained class {int(ex.targets[i])}{region} "
+             f"(score {float(ex.scores[i]):.4g})")
     echo(f"wrote {len(written)} files to {out}/ (open {Path(out) / 'index.html'})")
 
 

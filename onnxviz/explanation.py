@@ -64,8 +64,13 @@ class Explanation:
         return Preprocessing(**_tuples(self.preprocessing)).invert(self.inputs)
 
     def overlay(self, i: int = 0, alpha: float = 0.5, percentile: float = 99.5) -> np.ndarray:
-        """Sample `i`'s heatmap blended on its image: RGB float HWC in [0, 1]."""
-        return viz.overlay(self.images()[i], self.normalized(percentile)[i], self.signed, alpha)
+        """Sample `i`'s heatmap blended on its image: RGB float HWC in [0, 1], with the explained region's box
+        drawn when the target was a box: or photo: region."""
+        picture = viz.overlay(self.images()[i], self.normalized(percentile)[i], self.signed, alpha)
+        boxes = self.extras.get("region_boxes")
+        if boxes:
+            picture = viz.outline(picture, boxes[i], tuple(self.extras["region_space"]))
+        return picture
 
     def label(self, i: int = 0) -> str:
         return f"{self.method} | class {int(self.targets[i])}"

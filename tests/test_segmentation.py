@@ -110,3 +110,30 @@ def test_torchvision_lraspp_export_matches_pytorch_grad_cam(tmp_path, photos):
     for ours, theirs, m in zip(ex.attributions, expected, masks, strict=True):
         if m.any():
             assert np.corrcoef(ours.ravel(), theirs.ravel())[0, 1] >= 0.97
+
+
+def test_photo_regions_map_the_original_images_pixels_and_are_drawn(seg, tmp_path):
+    """A box in the photo's own pixels (what a person measures) is mapped through the resize; the overlay draws it;
+    a box that fits the photo but not the output says photo: is meant. Non-square photos, asymmetric box."""
+    import cv2
+
+    from onnxviz.io import to_uint8
+
+    _, model, images, _, _ = seg
+    photo = cv2.resize(to_uint8(model.preprocessing.invert(images[0])), (64, 96))  # 64 wide, 96 high
+    path = tmp_path / "tall.png"
+    cv2.imwrite(str(path), photo[..., ::-1])
+    by_photo = onnxviz.explain(model, [path], "saliency", target="1@photo:8,12,32,60")
+    x = onnxviz.load_image([path], model)
+    by_box = onnxviz.explain(model, x, "saliency", target="1@box:4,4,16,20")  # 32x32 output: x/2, y/3
+    np.testing.assert_allclose(by_photo.attributions, by_box.attributions, rtol=1e-6)
+    assert by_photo.extras["region_boxes"] == [[4, 4, 16, 20]] and by_photo.extras["region_space"] == [32, 32]
+    drawn = by_photo.overlay(0)
+    plain = by_photo.images()[0]
+    assert np.allclose(drawn[4, 4:16], 1.0, atol=1e-6) or np.allclose(drawn[4, 4:16], 0.0, atol=1e-6)
+    assert not np.allclose(drawn, onnxviz.viz.overlay(plain, by_photo.normalized()[0], by_photo.signed))
+    with pytest.raises(onnxviz.TargetError, match=r"does not fit the 32x32 output \(if these are pixels of the "
+                                                  r"original image, write photo:8,12,40,60\)"):
+        onnxviz.explain(model, [path], "saliency", target="1@box:8,12,40,60")
+    with pytest.raises(onnxviz.TargetError, match="does not fit the 64x96 photo"):
+        onnxviz.explain(model, [path], "saliency", target="1@photo:8,12,70,60")

@@ -2,6 +2,6 @@
 
 from .grid import grid
 from .maps import normalize_maps, to_maps
-from .overlay import colorize, overlay
+from .overlay import colorize, outline, overlay
 
-__all__ = ["colorize", "grid", "normalize_maps", "overlay", "to_maps"]
+__all__ = ["colorize", "grid", "normalize_maps", "outline", "overlay", "to_maps"]

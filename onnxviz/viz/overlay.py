@@ -34,3 +34,17 @@ def overlay(image: np.ndarray, norm: np.ndarray, signed: bool, alpha: float = 0.
     color = colorize(norm, signed)
     weight = min(1.0, 2 * alpha) * np.abs(norm)[..., None] if signed else alpha
     return np.clip(image * (1 - weight) + color * weight, 0, 1).astype(np.float32)
+
+
+def outline(image: np.ndarray, box, space: tuple[int, int], color=(1.0, 1.0, 1.0)) -> np.ndarray:
+    """Draw box (x0, y0, x1, y1), given in a (height, width) `space`, on an RGB float image of another size."""
+    h, w = image.shape[:2]
+    sy, sx = h / space[0], w / space[1]
+    x0, y0, x1, y1 = box
+    p0 = (round(x0 * sx), round(y0 * sy))
+    p1 = (max(p0[0], round(x1 * sx) - 1), max(p0[1], round(y1 * sy) - 1))
+    drawn = np.ascontiguousarray(image, np.float32).copy()
+    thick = max(1, round(min(h, w) / 150))
+    cv2.rectangle(drawn, p0, p1, (0.0, 0.0, 0.0), thick + 2)  # a dark rim, so the box shows on light maps too
+    cv2.rectangle(drawn, p0, p1, tuple(float(c) for c in color), thick)
+    return drawn
