@@ -178,7 +178,7 @@ def from_metadata(props: dict[str, str]) -> dict | None:
         raise MetadataError(f"unknown keys {unknown}; the schema has {sorted(_FIELDS)}")
     out: dict = {}
     if "preset" in fields:
-        if fields["preset"] not in PRESETS:
+        if not isinstance(fields["preset"], str) or fields["preset"] not in PRESETS:
             raise MetadataError(f"preset {fields['preset']!r:.40} is not one of {', '.join(PRESETS)}")
         out.update(PRESETS[fields["preset"]])
     if "mean" in fields:

@@ -3,6 +3,7 @@ deleted bytes, truncation, splices) each give a Model or an OnnxvizError. ONNXVI
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -24,6 +25,9 @@ CORPUS = [m.SerializeToString() for m in (
     tiny_models.gap_net(RNG.standard_normal((4, 1, 3, 3)).astype(np.float32),
                         RNG.standard_normal((3, 4)).astype(np.float32)),
     hm.external("function", "w.bin"),
+    hm.external("function default", "w.bin"),  # issue 15: tensors in function attribute defaults
+    hm.external("training_info", "w.bin"),
+    hm.with_metadata(hm.linear(), "onnxviz.preprocessing", '{"preset": "caffe", "size": [8, 6]}'),
 )]
 EXAMPLES = int(os.environ.get("ONNXVIZ_FUZZ_EXAMPLES", "600"))
 
@@ -74,4 +78,37 @@ def test_random_bytes_load_or_fail_cleanly(data):
 
 def test_the_corpus_itself_loads():
     loaded = [one_input(data) is not None for data in CORPUS]
-    assert loaded == [True, True, False, False, True, False]  # a bomb, a contrib op and external data are refused
+    # a bomb, a contrib op and external data (bytes have no folder to read it from) are refused
+    assert loaded == [True, True, False, False, True, False, False, False, True]
+
+
+@settings(max_examples=max(EXAMPLES // 3, 20), derandomize=True, deadline=None, database=None)
+@given(st.one_of(st.text(max_size=300), st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=12)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(
+        st.sampled_from(["preset", "mean", "std", "scale", "channel_order", "size", "other"]), inner, max_size=4)),
+    max_leaves=12).map(json.dumps)))
+def test_any_preprocessing_metadata_gives_a_valid_preprocessing_or_says_why(text):
+    import warnings
+
+    from onnxviz import preprocess
+
+    try:
+        fields = preprocess.from_metadata({preprocess.METADATA_KEY: text})
+    except preprocess.MetadataError:
+        fields = None
+    if fields is not None:
+        preprocess.Preprocessing(**fields)  # what the schema accepts always builds
+    model = MODEL_FOR_METADATA.get("m")
+    if model is None:
+        import onnxviz
+
+        model = MODEL_FOR_METADATA.setdefault("m", onnxviz.load(hm.linear(), normalize=False))
+    model.metadata = {preprocess.METADATA_KEY: text}
+    model.__dict__.pop("_preprocessing", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert isinstance(model.preprocessing, preprocess.Preprocessing)
+
+
+MODEL_FOR_METADATA: dict = {}

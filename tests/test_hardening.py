@@ -371,3 +371,19 @@ def test_a_forked_child_gets_its_own_loader_and_the_parents_keeps_working():
         os.waitpid(pid, 0)
     assert done[0] == pid and os.waitstatus_to_exitcode(done[1]) == 0
     np.testing.assert_allclose(onnxviz.load(hm.linear()).run(X, ("y",))[0], EXPECTED, rtol=1e-6)
+
+
+def test_onnxruntimes_own_log_lines_never_reach_the_terminal(tmp_path):
+    """A graph that fails inside onnxruntime at run time (a Reshape no batch fits): onnxruntime logs an error line
+    of its own besides raising; the CLI shows our one line only."""
+    from onnx import helper, numpy_helper
+
+    nodes = [helper.make_node("Reshape", ["x", "shape"], ["r"]), helper.make_node("Flatten", ["r"], ["f"]),
+             helper.make_node("Gemm", ["f", "W"], ["y"], transB=1)]
+    model = hm._model(nodes, [numpy_helper.from_array(np.array([-1, 7], np.int64), "shape"),
+                              numpy_helper.from_array(np.ones((3, 7), np.float32), "W")])
+    path = save(model, tmp_path / "reshape.onnx")
+    done = subprocess.run([sys.executable, "-m", "onnxviz", "info", str(path), "--no-torch"], capture_output=True,
+                          text=True, timeout=120)  # a real process: onnxruntime writes to fd 2 directly
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 1 and len(lines) == 1 and "onnxruntime failed to run the model" in lines[0], done.stderr
