@@ -30,8 +30,11 @@ def workspace(tmp_path, monkeypatch, photos, build_reference):
     cv2.imwrite(str(tmp_path / "cat.png"), (photos[0][..., ::-1] * 255).astype("uint8"))
     shutil.copy(build_reference("tiny_seg").path, tmp_path / "seg.onnx")
     images, labels = scenes(1, seed=3)
-    cv2.imwrite(str(tmp_path / "street.png"), (images[0, 0] * 255).astype("uint8"))
-    cv2.imwrite(str(tmp_path / "road_mask.png"), (labels[0] == 1).astype("uint8") * 255)
+    photo = (320, 240)  # a street photo larger than the 32 x 32 model input, and not square
+    cv2.imwrite(str(tmp_path / "street.png"), cv2.resize((images[0, 0] * 255).astype("uint8"), photo,
+                                                         interpolation=cv2.INTER_NEAREST))
+    cv2.imwrite(str(tmp_path / "road_mask.png"), cv2.resize((labels[0] == 1).astype("uint8") * 255, photo,
+                                                            interpolation=cv2.INTER_NEAREST))
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
