@@ -27,19 +27,30 @@ from .limits import Limits, human_bytes
 from .memory import lower_address_space
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_STATM: list[int] = []  # an open /proc/self/statm: reading it again costs a pread, not an open
+
+
+def _forget_statm() -> None:
+    _STATM.clear()  # after a fork the descriptor would describe the parent
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_statm)
 
 
 def _address_space() -> int | None:
     try:
-        with open("/proc/self/statm", "rb") as f:
-            return int(f.read().split()[0]) * _PAGE
+        if not _STATM:
+            _STATM.append(os.open("/proc/self/statm", os.O_RDONLY))
+        return int(os.pread(_STATM[0], 64, 0).split()[0]) * _PAGE
     except (OSError, ValueError, IndexError):
         return None
 
 
 class _MemoryWindow:
     """Process-wide: the first pass to start lowers the soft limit to (current size + budget); passes that start
-    meanwhile in other threads widen it by their own budget; the last one to end restores the caller's limit."""
+    meanwhile in other threads widen it by their own budget; the last one to end restores the caller's limit.
+    Re-entrant: a pass inside a pass of the same thread changes nothing."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -47,41 +58,53 @@ class _MemoryWindow:
         self._saved: tuple[int, int] | None = None
         self._local = threading.local()
 
-    @contextlib.contextmanager
-    def __call__(self, budget: int) -> Iterator[None]:
+    def __call__(self, budget: int) -> _Window:
+        return _Window(self, budget)
+
+    def enter(self, budget: int) -> bool:
+        """Open the window for this thread; False when nothing was adjusted (nested, or no /proc)."""
         depth = getattr(self._local, "depth", 0)
+        self._local.depth = depth + 1
         size = _address_space() if depth == 0 else None
-        if size is None:  # nested in this thread, or no /proc: nothing to adjust
-            self._local.depth = depth + 1
-            try:
-                yield
-            finally:
-                self._local.depth = depth
-            return
+        if size is None:
+            return False
         import resource
 
         with self._lock:
             if self._active == 0:
                 self._saved = resource.getrlimit(resource.RLIMIT_AS)
-            current = resource.getrlimit(resource.RLIMIT_AS)[0]
-            wanted = size + budget
-            if self._active and current != resource.RLIM_INFINITY:
-                wanted = max(wanted, current)
-            if self._active == 0:
-                lower_address_space(wanted)
+                lower_address_space(size + budget)
             else:
+                current = resource.getrlimit(resource.RLIMIT_AS)[0]
+                wanted = size + budget if current == resource.RLIM_INFINITY else max(size + budget, current)
                 _widen(wanted, self._saved)
             self._active += 1
-        self._local.depth = 1
-        try:
-            yield
-        finally:
-            self._local.depth = 0
-            with self._lock:
-                self._active -= 1
-                if self._active == 0 and self._saved is not None:
-                    resource.setrlimit(resource.RLIMIT_AS, self._saved)
-                    self._saved = None
+        return True
+
+    def leave(self, adjusted: bool) -> None:
+        self._local.depth -= 1
+        if not adjusted:
+            return
+        import resource
+
+        with self._lock:
+            self._active -= 1
+            if self._active == 0 and self._saved is not None:
+                resource.setrlimit(resource.RLIMIT_AS, self._saved)
+                self._saved = None
+
+
+class _Window:
+    __slots__ = ("adjusted", "budget", "owner")
+
+    def __init__(self, owner: _MemoryWindow, budget: int) -> None:
+        self.owner, self.budget, self.adjusted = owner, budget, False
+
+    def __enter__(self) -> None:
+        self.adjusted = self.owner.enter(self.budget)
+
+    def __exit__(self, *exc) -> None:
+        self.owner.leave(self.adjusted)
 
 
 def _widen(wanted: int, saved: tuple[int, int] | None) -> None:
@@ -103,6 +126,7 @@ class _Pass:
     options: Any  # onnxruntime.RunOptions
     deadline: float
     why: str = ""  # "timeout" or "signal" once the watcher stopped it
+    previous_fd: int | None = None  # the wakeup fd to put back (main thread only)
 
 
 class _Watcher:
@@ -116,8 +140,6 @@ class _Watcher:
         self._forward_to = -1  # the wakeup fd someone else (asyncio, ...) had set: it gets the signals too
 
     def _ensure(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
         self._read_fd, self._write_fd = os.pipe()
         os.set_blocking(self._write_fd, False)
         self._thread = threading.Thread(target=self._loop, name="onnxviz-run-watcher", daemon=True)
@@ -140,27 +162,27 @@ class _Watcher:
                     elif now > p.deadline and not p.why:
                         p.why, p.options.terminate = "timeout", True
 
-    @contextlib.contextmanager
-    def watch(self, options: Any, timeout: float) -> Iterator[_Pass]:
+    def begin(self, options: Any, timeout: float) -> _Pass:
+        """Watch one pass: its deadline, and (on the main thread) signals through the wakeup pipe."""
+        record = _Pass(options, time.monotonic() + timeout)
         with self._lock:
-            self._ensure()
-            record = _Pass(options, time.monotonic() + timeout)
+            if self._thread is None or not self._thread.is_alive():
+                self._ensure()
             self._passes[id(record)] = record
-        previous = None
-        on_main = threading.current_thread() is threading.main_thread()
-        if on_main:
-            with contextlib.suppress(ValueError):  # signals reach the watcher through the wakeup pipe
+        if threading.current_thread() is threading.main_thread():
+            with contextlib.suppress(ValueError):
                 previous = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
+                record.previous_fd = previous
                 self._forward_to = previous if previous != self._write_fd else -1
-        try:
-            yield record
-        finally:
-            if on_main and previous is not None:
-                with contextlib.suppress(ValueError):
-                    signal.set_wakeup_fd(previous)
-                self._forward_to = -1
-            with self._lock:
-                self._passes.pop(id(record), None)
+        return record
+
+    def end(self, record: _Pass) -> None:
+        if record.previous_fd is not None:
+            with contextlib.suppress(ValueError):
+                signal.set_wakeup_fd(record.previous_fd)
+            self._forward_to = -1
+        with self._lock:
+            self._passes.pop(id(record), None)
 
 
 _WATCHER = _Watcher()
@@ -185,18 +207,22 @@ def run_onnxruntime(fn: Callable[[Any], Any], limits: Limits, what: str) -> Any:
 
     options = ort.RunOptions()
     options.log_severity_level = 4  # failures come back as exceptions; the log line would be a second copy
-    with _WATCHER.watch(options, limits.run_timeout) as record, memory_window(limits.max_run_memory_bytes):
-        try:
-            return fn(options)
-        except Exception as exc:
-            if record.why == "signal":
-                raise KeyboardInterrupt from None
-            if record.why == "timeout":
-                raise ModelError(f"{what} did not finish within {limits.run_timeout:g} s and was stopped (an endless "
-                                 "Loop in the graph?); if the model is just slow, raise --run-timeout") from None
-            if _is_memory_failure(exc):
-                raise memory_error(limits, what) from None
-            raise
+    record = _WATCHER.begin(options, limits.run_timeout)
+    adjusted = memory_window.enter(limits.max_run_memory_bytes)
+    try:
+        return fn(options)
+    except Exception as exc:
+        if record.why == "signal":
+            raise KeyboardInterrupt from None
+        if record.why == "timeout":
+            raise ModelError(f"{what} did not finish within {limits.run_timeout:g} s and was stopped (an endless "
+                             "Loop in the graph?); if the model is just slow, raise --run-timeout") from None
+        if _is_memory_failure(exc):
+            raise memory_error(limits, what) from None
+        raise
+    finally:
+        memory_window.leave(adjusted)
+        _WATCHER.end(record)
 
 
 @contextlib.contextmanager
