@@ -18,6 +18,7 @@ from PIL import Image
 import onnxviz
 from onnxviz import imageheader
 from onnxviz import io as oio
+from onnxviz.demo import demo_model_path
 
 
 def jpeg(size=(48, 32), **kw) -> bytes:
@@ -167,3 +168,24 @@ def test_opencv_assertions_become_one_image_error(monkeypatch):
     monkeypatch.setattr(cv2, "imdecode", fails)
     with pytest.raises(onnxviz.ImageError, match=r"odd.jpg is damaged or not supported: OpenCV refuses it"):
         oio.decode_image(jpeg(), "odd.jpg")
+
+
+@pytest.mark.parametrize("kind", ["truncated JPEG", "truncated PNG", "damaged TIFF"])
+def test_decoder_log_lines_never_reach_the_terminal(kind, tmp_path):
+    """OpenCV writes its own warnings to fd 2 for damaged files; a real process shows our one line only."""
+    whole = {"truncated JPEG": jpeg((200, 150)), "truncated PNG": None, "damaged TIFF": _tiff(16, 16, tile=None)}[kind]
+    if whole is None:
+        buf = io.BytesIO()
+        Image.fromarray(np.zeros((150, 200, 3), np.uint8)).save(buf, "PNG")
+        whole = buf.getvalue()
+    data = whole[: len(whole) // 2] if kind != "damaged TIFF" else whole[:120] + b"\xff" * 40 + whole[160:]
+    path = tmp_path / "broken.img"
+    path.write_bytes(data)
+    code = ("import sys; from onnxviz.__main__ import main; "
+            f"sys.argv = ['onnxviz', 'explain', {str(demo_model_path())!r}, {str(path)!r}, '--out', "
+            f"{str(tmp_path / 'out')!r}, '-q']; main()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")})
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) <= 1 and "Traceback" not in done.stderr, done.stderr  # a truncated JPEG may still decode
+    assert done.returncode in (0, 1)
