@@ -24,6 +24,7 @@ _EXPORTS = {
     ".errors": ("ConversionError", "DependencyError", "ImageError", "LayerError", "MethodError", "ModelError",
                 "OnnxvizError", "OptionError", "TargetError"),
     ".evaluate": ("compare",),
+    ".explainer": ("Explainer",),
     ".explanation": ("Explanation",),
     ".guard": ("Limits",),
     ".method": ("Method", "MethodOutput"),
@@ -42,6 +43,7 @@ __all__ = [
     "Context",
     "ConversionError",
     "DependencyError",
+    "Explainer",
     "Explanation",
     "ImageError",
     "LayerError",
@@ -101,6 +103,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         TargetError,
     )
     from .evaluate import compare
+    from .explainer import Explainer
     from .explanation import Explanation
     from .guard import Limits
     from .method import Method, MethodOutput

@@ -19,6 +19,7 @@ from .cli_options import echo, image_options, out_option
 from .cli_synthesize import synthesize_command
 from .errors import NumericWarning, OnnxvizError, OptionError
 from .estimate import Estimator
+from .explainer import Explainer
 from .guard.limits import Limits, parse_size
 from .inspect.summary import shape_text
 from .model import DEFAULT_PARITY_TOLERANCE, Model, load
@@ -284,14 +285,13 @@ def explain(model: Model, images, method_names, options, target, layer, output_n
     x, sizes = api.read_batch(list(images), model)
     gradient = {"ort": "estimate", "torch": "exact"}.get(backend, gradient)
     source = Estimator(estimator, queries) if gradient == "estimate" else gradient
-    prepared = {n: api.prepare(model, n, layer if classes[n].needs_layer else None, routed[n], source)
-                for n in names}
+    explainers = {n: Explainer(model, n, layer=layer if classes[n].needs_layer else None, gradient=source,
+                               batch_size=batch_size, seed=seed, progress=not quiet, **routed[n]) for n in names}
     results = []
-    for n in names:
+    for n in names:  # every method is resolved above: a bad option or layer fails before any work
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NumericWarning)  # printed below, one line each
-            ex = api.explain(model, x, n, target=_target(target, output_name), batch_size=batch_size, seed=seed,
-                             progress=not quiet, prepared=prepared[n], image_sizes=sizes)
+            ex = explainers[n].explain(x, _target(target, output_name), image_sizes=sizes)
         results.append(ex)
         where = f" at {ex.layer}" if ex.layer else ""
         errors = ex.extras.get("relative_completeness_error")

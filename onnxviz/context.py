@@ -1,11 +1,15 @@
-"""Context: everything a method may ask of the model. Batching and backend choice live here."""
+"""Context: everything a method may ask of the model. Batching and backend choice live here.
+
+A Context is built complete by the Explainer (targets resolved on the clean input, region masks, clean scores,
+the gradient source) and never changed afterwards; `for_samples` makes a new one for perturbed copies."""
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import sys
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -13,43 +17,46 @@ from tqdm.auto import tqdm
 from .backends.batching import run_batched
 from .errors import MethodError
 from .estimate import Estimator, estimate_gradient
+from .heads import gap_linear_head
 from .layers import Layer
 from .model import Model
+from .reading import load_image
 from .targets import Target, pick
 
 Progress = Callable[[int], None] | None
 
 
+@dataclass(frozen=True)
 class Context:
     """Primitives over one model and one resolved target, for the batch being explained. Every primitive
-    takes a batch of any size whose rows line up with `targets`; for perturbed copies of the samples use
-    `for_samples(rows)`."""
+    takes a batch whose rows line up with `targets`; for perturbed copies of the samples use `for_samples(rows)`."""
 
-    def __init__(self, model: Model, target: Target, targets: np.ndarray, layer: Layer | None = None,
-                 batch_size: int = 32, seed: int = 0, progress: bool = True, masks: np.ndarray | None = None):
-        self.model = model
-        self.target = target
-        self.targets = np.asarray(targets, dtype=np.int64)
-        self.masks = masks  # (N, H, W) region weights for segmentation targets, else None
-        self.layer = layer
-        self.batch_size = batch_size
-        self.seed = seed
-        self.rng = np.random.default_rng(seed)
-        self.show_progress = progress
-        self.score_tensor, self.softmax = model.score_tensor(target)
-        self.backends_used: set[str] = set()
-        self.clean_scores: np.ndarray | None = None  # target scores of the batch being explained, set by explain
-        self.estimator: Estimator | None = None  # set when gradients are estimated through onnxruntime
+    model: Model
+    target: Target
+    targets: np.ndarray  # class index explained, per row
+    layer: Layer | None = None
+    batch_size: int = 32
+    seed: int = 0
+    show_progress: bool = True
+    masks: np.ndarray | None = None  # (N, H, W) region weights for segmentation targets, else None
+    clean_scores: np.ndarray | None = None  # target scores of the batch being explained (the clean forward)
+    estimator: Estimator | None = None  # set when gradients are estimated through onnxruntime
+    backends_used: set[str] = field(default_factory=set)  # a record shared with every for_samples view
+    score_tensor: str = field(init=False)
+    softmax: bool = field(init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "targets", np.asarray(self.targets, dtype=np.int64))
+        tensor, softmax = self.model.score_tensor(self.target)
+        object.__setattr__(self, "score_tensor", tensor)
+        object.__setattr__(self, "softmax", softmax)
 
     def for_samples(self, rows: np.ndarray | list[int]) -> Context:
         """A view whose row k scores the target of sample rows[k]: for batches of perturbed, noisy or
-        interpolated copies. Shares the rng and the record of backends used."""
+        interpolated copies. It shares the record of backends used."""
         rows = np.asarray(rows, dtype=np.int64)
-        view = copy.copy(self)
-        view.targets = self.targets[rows]
-        view.masks = None if self.masks is None else self.masks[rows]
-        view.clean_scores = None  # the view's rows are other inputs
-        return view
+        return dataclasses.replace(self, targets=self.targets[rows], clean_scores=None,
+                                   masks=None if self.masks is None else self.masks[rows])
 
     def sample_rng(self, sample: np.ndarray) -> np.random.Generator:
         """A generator seeded by the run's seed and the sample's bytes: random draws that depend on the
@@ -60,9 +67,12 @@ class Context:
              names: tuple[str, ...] | None = None) -> list[np.ndarray]:
         return run_batched(fn, arrays, self.batch_size, self.model.input.fixed_batch, on_chunk, names)
 
-    def _rows(self, xb: np.ndarray) -> np.ndarray:
+    def _rows(self, xb: np.ndarray, primitive: str) -> np.ndarray:
         if len(xb) != len(self.targets):
-            raise ValueError(f"a batch of {len(xb)} for {len(self.targets)} targets: use ctx.for_samples(rows)")
+            raise MethodError(f"ctx.{primitive} got a batch of {len(xb)} inputs for {len(self.targets)} targets: "
+                              "every row needs its target. For perturbed, noisy or interpolated copies of the samples "
+                              f"use ctx.for_samples(rows).{primitive}(batch), where rows[k] is the sample that row k "
+                              "copies (e.g. [i] * len(batch))")
         return np.arange(len(xb))
 
     def _pick(self, out, rows: np.ndarray):
@@ -79,7 +89,7 @@ class Context:
 
     def score(self, xb: np.ndarray, on_chunk: Progress = None) -> np.ndarray:
         """Target score per row."""
-        rows = self._rows(xb)
+        rows = self._rows(xb, "score")
         self.backends_used.add("onnxruntime")
         run = self.model.ort.run
         outs = self._run(lambda x, r: [self._pick(run(x, (self.score_tensor,))[0], r)], (xb, rows), on_chunk)
@@ -95,8 +105,6 @@ class Context:
 
     def image(self, path: str) -> np.ndarray:
         """An image file as a (1, ...) batch in the model's input space (its preprocessing and size)."""
-        from .api import load_image
-
         return load_image(path, self.model)
 
     def explained_scores(self, xb: np.ndarray) -> np.ndarray:
@@ -110,7 +118,7 @@ class Context:
     def score_from(self, layer: str, acts: np.ndarray, xb: np.ndarray, on_chunk: Progress = None) -> np.ndarray:
         """Target score per row when the network runs on from `layer` fed with `acts` (a cached subgraph;
         `xb` feeds any branch that bypasses the layer)."""
-        rows = self._rows(xb)
+        rows = self._rows(xb, "score_from")
         self.backends_used.add("onnxruntime")
         run = self.model.ort.run_from
         outs = self._run(lambda a, x, r: [self._pick(run(layer, a, x, (self.score_tensor,))[0], r)],
@@ -130,7 +138,7 @@ class Context:
             return self._estimated_grad(xb, wrt, with_activations, relu, on_chunk)
         import torch
 
-        rows = self._rows(xb)
+        rows = self._rows(xb, "grad")
         backend = self.model.gradient_backend()
         self.backends_used.add("torch")
         on_input = wrt == "input"
@@ -152,7 +160,7 @@ class Context:
         if wrt != "input" or relu != "standard" or with_activations:
             raise MethodError("estimated gradients cover the input gradient only; this method needs layer "
                               "gradients or modified ReLUs, which need the torch backend")
-        self._rows(xb)
+        self._rows(xb, "grad")
         self.backends_used.add("onnxruntime (estimated gradient)")
         grads = np.empty(xb.shape, np.float32)
         for i, sample in enumerate(xb):
@@ -167,8 +175,6 @@ class Context:
     # -- graph facts ------------------------------------------------------------------------------------
     def linear_head(self, layer: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(W, b) of a global-average-pooling + linear head after `layer`: logits = W @ mean_hw(A) + b."""
-        from .heads import gap_linear_head
-
         return gap_linear_head(self.model, layer or self.layer.name, self.score_tensor)
 
     # -- progress ---------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The plugin interface: one base class, capabilities declared as class attributes."""
+"""The explanation-method plugin kind: a class with declared capabilities and one `explain(ctx, x, opts)`."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from .options import NoOptions
+from .plugin import Plugin
 
 if TYPE_CHECKING:
     from .context import Context
 
-FAMILIES = ("attribution", "cam", "perturbation", "synthesis", "attack", "inspection")
+FAMILIES = ("attribution", "cam", "perturbation")
 
 
 @dataclass
@@ -24,21 +24,25 @@ class MethodOutput:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-class Method:
+class Method(Plugin):
     """Subclass, set the class attributes, write `explain`, and register it under the entry-point group
     `onnxviz.methods`. Methods see numpy arrays and the Context only; never onnxruntime or torch."""
 
-    name: ClassVar[str] = ""
+    kind: ClassVar[str] = "method"
+    families: ClassVar[tuple[str, ...]] = FAMILIES
     family: ClassVar[str] = "attribution"
-    requires: ClassVar[str] = "forward"  # "forward" (onnxruntime) or "gradients" (torch backend)
-    needs_layer: ClassVar[bool] = False
     needs_image: ClassVar[bool] = False  # slides windows or masks over H x W: refused for non-image inputs
-    estimable: ClassVar[bool] = False  # only needs input gradients: black-box estimates can stand in for torch
     unsigned_display: ClassVar[bool] = False  # draw min..max even when values change sign (offset-laden maps)
     output: ClassVar[str] = "pixels"  # "pixels": same shape as x; "map": (N, h, w), resized to the input size
-    paper: ClassVar[str] = ""
-    summary: ClassVar[str] = ""
-    Options: ClassVar[type] = NoOptions
+
+    @classmethod
+    def problems(cls) -> list[str]:
+        found = super().problems()
+        if cls.output not in ("pixels", "map"):
+            found.append(f"output must be pixels or map, not {cls.output!r}")
+        if cls.explain is Method.explain:
+            found.append("it does not implement explain(ctx, x, opts)")
+        return found
 
     def explain(self, ctx: Context, x: np.ndarray, opts: Any) -> np.ndarray | MethodOutput:
         raise NotImplementedError(f"{type(self).__name__} must implement explain(ctx, x, opts)")

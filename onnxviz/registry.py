@@ -1,4 +1,6 @@
-"""Method discovery through the entry-point group `onnxviz.methods`; built-ins are registered the same way."""
+"""Plugin discovery through entry points, one group per kind (`onnxviz.methods`, `onnxviz.attacks`,
+`onnxviz.synthesis`); built-ins are registered the same way. A plugin's kind is its base class; names are unique
+across kinds."""
 
 from __future__ import annotations
 
@@ -8,11 +10,10 @@ from functools import lru_cache
 from importlib.metadata import entry_points
 
 from .errors import MethodError, suggest
-from .method import FAMILIES, Method
+from .plugin import GROUPS, KINDS, Plugin
 
-GROUP = "onnxviz.methods"
-# keywords of onnxviz.explain: an option with one of these names could never be set
-RESERVED_OPTIONS = {"target", "layer", "batch_size", "seed", "progress", "prepared", "preprocessing", "gradient"}
+# keywords of the Explainer and the runners: an option with one of these names could never be set
+RESERVED_OPTIONS = {"target", "layer", "batch_size", "seed", "progress", "preprocessing", "gradient", "image_sizes"}
 
 
 @dataclass
@@ -20,7 +21,8 @@ class Entry:
     name: str
     target: str  # "module:Class"
     dist: str  # distribution that declared it
-    cls: type[Method] | None = None
+    group: str = GROUPS["method"]
+    cls: type[Plugin] | None = None
     error: str | None = None  # why it could not be loaded
     conflict: str | None = None  # another distribution claiming the same name
 
@@ -31,13 +33,13 @@ _runtime: dict[str, Entry] = {}
 @lru_cache(maxsize=1)
 def _declared() -> dict[str, Entry]:
     found: dict[str, Entry] = {}
-    for ep in entry_points(group=GROUP):
-        dist = ep.dist.name if ep.dist else "?"
-        entry = Entry(ep.name, ep.value, dist)
-        if ep.name in found and found[ep.name].dist != dist:
-            found[ep.name].conflict = dist
-            continue
-        found[ep.name] = entry
+    for group in GROUPS.values():
+        for ep in entry_points(group=group):
+            dist = ep.dist.name if ep.dist else "?"
+            if ep.name in found and (found[ep.name].dist, found[ep.name].target) != (dist, ep.value):
+                found[ep.name].conflict = f"{dist} ({group})"
+                continue
+            found[ep.name] = Entry(ep.name, ep.value, dist, group)
     return found
 
 
@@ -45,23 +47,21 @@ def _entries() -> dict[str, Entry]:
     return {**_declared(), **_runtime}
 
 
-def validate(cls: object, where: str) -> type[Method]:
-    if not (isinstance(cls, type) and issubclass(cls, Method)):
-        raise MethodError(f"{where} is not a subclass of onnxviz.Method")
+def validate(cls: object, where: str) -> type[Plugin]:
+    """The class, if it is a well-declared plugin of one of the kinds; else a MethodError saying what is wrong."""
+    if not (isinstance(cls, type) and issubclass(cls, Plugin) and cls.kind in KINDS):
+        raise MethodError(f"{where} is not a subclass of onnxviz.Method, onnxviz.Attack or onnxviz.Synthesis")
     taken = RESERVED_OPTIONS & {f.name for f in dataclasses.fields(cls.Options)}
     if taken:
-        raise MethodError(f"{where}: option names {sorted(taken)} are taken by onnxviz.explain itself; rename them")
-    if cls.family not in FAMILIES:
-        raise MethodError(f"{where}: family {cls.family!r} is not one of {', '.join(FAMILIES)}")
-    if cls.requires not in ("forward", "gradients") or cls.output not in ("pixels", "map", "image"):
-        raise MethodError(f"{where}: requires must be forward|gradients and output pixels|map|image")
-    if (cls.family in ("attack", "synthesis")) != (cls.output == "image"):
-        raise MethodError(f"{where}: attacks and synthesis methods (and only they) return images: subclass "
-                          "onnxviz.Attack or onnxviz.Synthesis")
+        raise MethodError(f"{where}: option names {sorted(taken)} are taken by onnxviz.explain and the runners "
+                          "themselves; rename them")
+    problems = cls.problems()
+    if problems:
+        raise MethodError(f"{where}: {'; '.join(problems)}")
     return cls
 
 
-def _load(entry: Entry) -> type[Method]:
+def _load(entry: Entry) -> type[Plugin]:
     if entry.cls is None and entry.error is None:
         module, _, attr = entry.target.partition(":")
         try:
@@ -74,11 +74,11 @@ def _load(entry: Entry) -> type[Method]:
     return entry.cls  # type: ignore[return-value]
 
 
-def get(name: str) -> type[Method]:
-    """The Method class registered as `name`."""
+def get(name: str) -> type[Plugin]:
+    """The plugin class registered as `name`, of any kind."""
     entries = _entries()
-    if name not in entries:
-        raise MethodError(f"unknown method {name!r}.{suggest(name, entries)} Run `onnxviz methods` to list them.")
+    if not isinstance(name, str) or name not in entries:
+        raise MethodError(f"unknown method {name!r}.{suggest(str(name), entries)} Run `onnxviz methods` to list them.")
     entry = entries[name]
     if entry.conflict:
         raise MethodError(f"method {name!r} is claimed by two distributions: {entry.dist} and {entry.conflict}; "
@@ -86,12 +86,13 @@ def get(name: str) -> type[Method]:
     return _load(entry)
 
 
-def register(cls: type[Method]) -> type[Method]:
-    """Register a Method class at run time (notebooks, tests); usable as a decorator."""
+def register(cls: type[Plugin]) -> type[Plugin]:
+    """Register a plugin class at run time (notebooks, tests); usable as a decorator."""
     validate(cls, cls.__name__)
     if not cls.name:
         raise MethodError(f"{cls.__name__} has no `name`")
-    _runtime[cls.name] = Entry(cls.name, f"{cls.__module__}:{cls.__qualname__}", "<runtime>", cls=cls)
+    _runtime[cls.name] = Entry(cls.name, f"{cls.__module__}:{cls.__qualname__}", "<runtime>", GROUPS[cls.kind],
+                               cls=cls)
     return cls
 
 
@@ -100,7 +101,7 @@ def unregister(name: str) -> None:
 
 
 def all_entries() -> list[Entry]:
-    """Every registered method, loaded where possible; broken ones carry their error."""
+    """Every registered plugin, loaded where possible; broken ones carry their error."""
     entries = sorted(_entries().values(), key=lambda e: e.name)
     for entry in entries:
         try:
@@ -108,3 +109,13 @@ def all_entries() -> list[Entry]:
         except MethodError:
             pass
     return entries
+
+
+def names(kind: type[Plugin] = Plugin) -> list[str]:
+    """Names of the working plugins of one kind (a base class), sorted."""
+    return [e.name for e in all_entries() if e.cls is not None and issubclass(e.cls, kind)]
+
+
+def kind_name(kind: type[Plugin]) -> str:
+    """'an explanation method', 'an attack' or 'a synthesis method'."""
+    return KINDS.get(kind.kind, "a plugin")

@@ -12,6 +12,9 @@ import numpy as np
 
 from .api import explain, load_image
 from .attacks.classnames import class_names as find_class_names
+from .bundled import torch_available
+from .evaluate.faithfulness import faithfulness
+from .inspect.summary import facts
 from .io import write_bytes_atomic
 from .model import Model, load
 from .registry import get
@@ -24,10 +27,6 @@ def report(model: Model | str | os.PathLike, images: Sequence[str | os.PathLike]
            options: dict[str, dict[str, Any]] | None = None, class_names: str | os.PathLike | list[str] | None = None,
            progress: bool = True) -> Path:
     """Write `out`/report.html and return its path."""
-    from .demo import torch_available
-    from .evaluate.faithfulness import faithfulness
-    from .inspect.summary import facts
-
     model = model if isinstance(model, Model) else load(model)
     x = load_image(list(images), model)
     explanations = [explain(model, x, m, progress=progress, **(options or {}).get(m, {})) for m in methods]

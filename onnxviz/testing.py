@@ -13,35 +13,39 @@ from typing import Any
 import numpy as np
 
 from . import registry
-from .api import explain, load_image, prepare
-from .method import Method
+from .attacks import Attack
+from .attacks.run import attack
+from .bundled import demo_images, demo_model_path
+from .explainer import Explainer
 from .model import Model, load
+from .plugin import Plugin
+from .reading import load_image
+from .synthesis import Synthesis
+from .synthesis.run import synthesize
 
 
-def check_method(method: str | type[Method], /, model: Model | None = None, x: np.ndarray | None = None,
+def check_method(method: str | type[Plugin], /, model: Model | None = None, x: np.ndarray | None = None,
                  layer: str | None = None, atol: float = 1e-5, **options: Any) -> dict[str, Any]:
-    """Run `method` and fail with AssertionError unless it gives the right shape and dtype, finite values,
-    the same result twice with one seed, and a batch equal to its samples run one by one.
+    """Run a plugin of any kind and fail with AssertionError unless it keeps its kind's contract. For explanation
+    methods: the right shape and dtype, finite values, the same result twice with one seed, and a batch equal to
+    its samples run one by one. Attacks get `check_attack`, synthesis methods `check_synthesis`.
 
-    Defaults: the bundled digits model and three bundled images. Returns what was checked. Attacks get the
-    attack contract instead (`check_attack`).
+    Defaults: the bundled digits model and three bundled images. Returns what was checked.
     """
-    from .demo import demo_images, demo_model_path
-
-    cls = registry.get(method) if isinstance(method, str) else method
+    cls = registry.get(method) if isinstance(method, str) else registry.validate(method, repr(method))
     model = model or load(demo_model_path())
-    if cls.family == "attack":
+    if issubclass(cls, Attack):
         images = demo_images()[:3] if x is None else x
         return check_attack(cls, model, images, atol, **options)
-    if cls.family == "synthesis":
+    if issubclass(cls, Synthesis):
         return check_synthesis(cls, model, demo_images()[:2], **options)
     x = load_image(demo_images()[:3], model) if x is None else x
-    prepared = prepare(model, cls, layer, options)
+    explainer = Explainer(model, cls, layer=layer, seed=0, progress=False, **options)
 
     def run(batch: np.ndarray, target) -> np.ndarray:
-        return explain(model, batch, cls, target=target, seed=0, progress=False, prepared=prepared).attributions
+        return explainer.explain(batch, target).attributions
 
-    first = explain(model, x, cls, seed=0, progress=False, prepared=prepared)
+    first = explainer.explain(x)
     a = first.attributions
     expected = x.shape if cls.output == "pixels" else (len(x), *model.input_size)
     _require(a.shape == expected, f"{cls.name}: attributions have shape {a.shape}, expected {expected}")
@@ -61,12 +65,10 @@ def _require(condition: bool, message: str) -> None:
         raise AssertionError(message)
 
 
-def check_attack(method: str | type[Method], /, model: Model, images, atol: float = 1e-6,
+def check_attack(method: str | type[Attack], /, model: Model, images, atol: float = 1e-6,
                  **options: Any) -> dict[str, Any]:
     """The attack contract: adversarials of the images' shape in [0, 1], the same twice with one seed, a batch
     equal to its images attacked one by one, and queries within `max_queries` (cut to 200 unless given)."""
-    from .attacks.run import attack
-
     cls = registry.get(method) if isinstance(method, str) else method
     if "max_queries" in {f.name for f in fields(cls.Options)}:
         options.setdefault("max_queries", 200)
@@ -90,19 +92,18 @@ def check_attack(method: str | type[Method], /, model: Model, images, atol: floa
     return {"method": cls.name, "shape": adv.shape, "success": first.success.tolist(), "backend": first.backend}
 
 
-def check_synthesis(method: str | type[Method], /, model: Model, images, objective: str = "class:0",
+def check_synthesis(method: str | type[Synthesis], /, model: Model, images, objective: str = "class:0",
                     **options: Any) -> dict[str, Any]:
     """The synthesis contract: images in [0, 1] of the model's size and channels, a caption and an objective
-    history each, the same twice with one seed. Steps are cut to 3 unless given."""
-    from .synthesis.run import synthesize
-
+    history each, the same twice with one seed. Steps are cut to 3 unless given. The capabilities the class
+    declares (needs_images, needs_style, takes_objective) decide what it is handed."""
     cls = registry.get(method) if isinstance(method, str) else method
     if "steps" in {f.name for f in fields(cls.Options)}:
         options.setdefault("steps", 3)
     kwargs = {"images": images[: max(cls.needs_images, 1)]} if cls.needs_images else {}
-    if cls.name == "style_transfer":
+    if cls.needs_style:
         kwargs["style"] = images[-1]
-    spec = objective if cls.name == "maximize" else None
+    spec = objective if cls.takes_objective else None
 
     def run():
         return synthesize(model, cls, spec, seed=0, progress=False, **kwargs, **options)

@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .. import registry, resolve
 from ..errors import ImageError, MethodError, ModelError, OnnxvizError
 from ..estimate import Estimator
-from ..io import image_array, read_image, resize
 from ..model import Model, load
 from ..options import as_dict
-from ..preprocess import GREY, Preprocessing
+from ..preprocess import Preprocessing
+from ..reading import image_space, to_image_space
 from ..targets import Target, check_finite, check_range
 from .base import Attack
 from .budget import norms
@@ -26,33 +26,7 @@ from .result import AttackResult, Transfer
 ImageSource = str | os.PathLike | np.ndarray
 
 
-def to_image_space(image: np.ndarray, size: tuple[int, int], channels: int) -> np.ndarray:
-    """An RGB or grey HWC [0, 1] image at `size` with the model's channel count (grey models: luminance)."""
-    image = resize(np.asarray(image, np.float32), *size)
-    if channels == 1 and image.shape[-1] == 3:
-        return (image @ GREY)[..., None]
-    if channels == 3 and image.shape[-1] == 1:
-        return np.repeat(image, 3, axis=-1)
-    return image
-
-
-def read_images(sources: ImageSource | Sequence[ImageSource], model: Model) -> tuple[np.ndarray, list[str]]:
-    """Paths or [0, 1] arrays (HWC, or a NHWC batch) -> (N, H, W, C) images in the model's image space."""
-    if isinstance(sources, np.ndarray) and sources.ndim == 4:
-        sources = list(sources)
-    elif isinstance(sources, (str, os.PathLike, np.ndarray)):
-        sources = [sources]
-    if not sources:
-        raise ImageError("no images to attack")
-    images, names = [], []
-    for k, src in enumerate(sources):
-        if isinstance(src, (str, os.PathLike)):
-            img, name = read_image(src), Path(src).name
-        else:
-            img, name = image_array(src, f"image {k}"), f"image {k}"
-        images.append(to_image_space(img, model.input_size, model.input.channels or 3))
-        names.append(name)
-    return np.stack(images).astype(np.float32), names
+read_images = image_space  # the name the attack runner and its tests have used
 
 
 def _classes(spec, n: int, n_classes: int, what: str) -> np.ndarray | None:
@@ -96,18 +70,16 @@ def attack(model: Model | str | os.PathLike, images: ImageSource | Sequence[Imag
     eps: shortcut for the attack's `eps` option. gradient: "auto", "exact", "estimate" or an Estimator (white-box
     attacks on graphs torch cannot run). transfer_to: other models to evaluate the adversarials on.
     """
-    from ..api import prepare
-
     start = time.perf_counter()
     model = model if isinstance(model, Model) else load(model)
     if not model.input.layout:
         raise ImageError(f"the model's input {model.input.name} {model.input.shape} is not an image (not 4-D)")
     if eps is not None:
         options = {**options, "eps": eps}
-    prep = prepare(model, method, None, options, gradient)
-    if not isinstance(prep.method, Attack):
-        raise MethodError(f"{type(prep.method).name} is not an attack; attacks: {', '.join(attack_names())}")
-    imgs, names = read_images(images, model)
+    cls, instance = resolve.plugin(method, Attack)
+    opts = resolve.options(cls, options)
+    estimator = resolve.gradient_source(model, cls, gradient)
+    imgs, names = image_space(images, model)
     pre = preprocessing or model.preprocessing
     tensor, _ = model.score_tensor(Target())
     clean = class_scores(model, imgs, pre, tensor, batch_size)
@@ -118,21 +90,21 @@ def attack(model: Model | str | os.PathLike, images: ImageSource | Sequence[Imag
     label_arr = clean.argmax(axis=1) if given is None else given
     targets = _classes(target, len(imgs), clean.shape[1], "target")
     oracle = Oracle(model, imgs, tensor, clean, label_arr, targets, preprocessing=pre,
-                    max_queries=getattr(prep.opts, "max_queries", None), estimator=prep.estimator,
+                    max_queries=getattr(opts, "max_queries", None), estimator=estimator,
                     batch_size=batch_size, seed=seed, progress=progress)
-    adv = np.asarray(prep.method.attack(oracle, prep.opts), np.float32)
+    adv = np.asarray(instance.attack(oracle, opts), np.float32)
     if adv.shape != imgs.shape or not np.isfinite(adv).all() or adv.min() < 0 or adv.max() > 1:
-        raise MethodError(f"attack {prep.method.name} must return finite images of shape {imgs.shape} in [0, 1]")
+        raise MethodError(f"attack {cls.name} must return finite images of shape {imgs.shape} in [0, 1]")
     after = class_scores(model, adv, pre, tensor, batch_size)
     success = oracle.is_adversarial(after, np.arange(len(adv)))
     linf, l2 = norms(adv - imgs)
     transfers = [_transfer(m, imgs, adv, given is not None, label_arr, targets, success, batch_size)
                  for m in transfer_to]
-    extras = {"gradient": prep.estimator.describe()} if prep.estimator is not None else {}
+    extras = {"gradient": estimator.describe()} if estimator is not None else {}
     if "onnxruntime (estimated gradient)" in oracle.backends_used:
         oracle.backends_used.discard("onnxruntime")
     return AttackResult(
-        method=prep.method.name, options=as_dict(prep.opts), model_name=model.name, images=imgs, adversarial=adv,
+        method=cls.name, options=as_dict(opts), model_name=model.name, images=imgs, adversarial=adv,
         labels=label_arr, targets=targets, logits_before=clean, logits_after=after, success=success, linf=linf,
         l2=l2, queries=oracle.queries.copy(), iterations=oracle.gradients.copy(),
         seconds=time.perf_counter() - start, backend="+".join(sorted(oracle.backends_used)) or "none", names=names,
@@ -140,6 +112,4 @@ def attack(model: Model | str | os.PathLike, images: ImageSource | Sequence[Imag
 
 
 def attack_names() -> list[str]:
-    from .. import registry
-
-    return [e.name for e in registry.all_entries() if e.cls is not None and issubclass(e.cls, Attack)]
+    return registry.names(Attack)

@@ -15,6 +15,7 @@ from .. import registry
 from ..errors import OptionError, OutputError
 from ..guard import Limits
 from ..io import ensure_writable, write_bytes_atomic
+from ..method import Method
 from ..preprocess import Request
 from ..staging import remove_leftovers
 from . import manifest
@@ -43,7 +44,7 @@ class BatchResult:
 def _explanations_only(job: Job) -> None:
     """Refused before the model loads (options, layer and the model itself are checked by the first Worker)."""
     for name in job.methods:
-        if registry.get(name).family in ("attack", "synthesis"):
+        if not issubclass(registry.get(name), Method):
             raise OptionError(f"{name} is not an explanation method; onnxviz batch runs attribution and CAM methods")
 
 

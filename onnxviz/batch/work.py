@@ -13,9 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import registry
 from ..errors import OnnxvizError
+from ..explainer import Explainer
 from ..io import encode_png, safe_filename
+from ..model import load
 from ..preprocess import Request
+from ..reading import load_image
 from ..targets import Target
 from .source import Item
 
@@ -92,9 +96,6 @@ def stem(path: str) -> str:
 
 class Worker:
     def __init__(self, job: Job):
-        from ..api import prepare
-        from ..model import load
-
         self.job = job
         self.model = load(job.model, device=job.device, limits=job.limits)
         pre = job.preprocessing
@@ -102,19 +103,12 @@ class Worker:
         # an output no method can use is one error before any work, not a failed row per image
         tensor, _ = self.model.score_tensor(Target.parse(job.target if job.target != "label" else "top1"))
         self.model.run(self.model.probe_input(), (tensor,))
-        self.prepared = {m: prepare(self.model, m, job.layer if self._needs_layer(m) else None, job.options.get(m))
-                         for m in job.methods}
-
-    @staticmethod
-    def _needs_layer(name: str) -> bool:
-        from .. import registry
-
-        return registry.get(name).needs_layer
+        self.explainers = {m: Explainer(self.model, m, layer=job.layer if registry.get(m).needs_layer else None,
+                                        seed=job.seed, progress=False, **job.options.get(m, {}))
+                           for m in job.methods}  # the chunk is the images; forward batches keep their default
 
     def run(self, chunk: list[Item]) -> list[tuple[dict, dict[str, bytes]]]:
         """(row, {relative path: bytes}) for every (item, method) of the chunk."""
-        from ..api import load_image
-
         start = time.perf_counter()
         images, good, results = [], [], []
         for item in chunk:
@@ -151,10 +145,7 @@ class Worker:
             raise OnnxvizError(f"--target label needs integer labels, and this item's label is {bad!r}") from None
 
     def _call(self, x: np.ndarray, method: str, targets):
-        from ..api import explain
-
-        return explain(self.model, x, method, target=targets, seed=self.job.seed, progress=False,
-                       prepared=self.prepared[method])  # the chunk is the images; forward batches keep their default
+        return self.explainers[method].explain(x, targets)
 
     def _row(self, item: Item, ex, i: int, method: str, seconds: float) -> tuple[dict, dict[str, bytes]]:
         attr = ex.attributions[i]

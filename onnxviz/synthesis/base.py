@@ -1,4 +1,4 @@
-"""The synthesis plugin interface: a Method of family "synthesis" that makes images by optimization."""
+"""The synthesis plugin kind: a class that makes images by optimization through the Engine."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ..errors import MethodError
 from ..layers import Layer
-from ..method import Method
+from ..plugin import Plugin
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -38,18 +37,27 @@ class Synthesized:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-class Synthesis(Method):
-    """Subclass, declare `name`, `paper`, `Options`, and write `synthesize(engine, request, opts)`. Synthesis
+class Synthesis(Plugin):
+    """Subclass, declare `name`, `paper`, `Options` and the capabilities below, and write
+    `synthesize(engine, request, opts)`; register it under the entry-point group `onnxviz.synthesis`. Synthesis
     needs the torch backend: the engine hands over torch tensors."""
 
+    kind: ClassVar[str] = "synthesis"
+    families: ClassVar[tuple[str, ...]] = ("synthesis",)
     family: ClassVar[str] = "synthesis"
     requires: ClassVar[str] = "gradients"
-    output: ClassVar[str] = "image"
     needs_images: ClassVar[int] = 0  # how many input images the method needs at least
+    takes_objective: ClassVar[bool] = False  # reads request.objective (an objective spec or value)
+    needs_style: ClassVar[bool] = False  # reads request.style (a style image)
+
+    @classmethod
+    def problems(cls) -> list[str]:
+        found = super().problems()
+        if cls.requires != "gradients":
+            found.append("synthesis optimizes images through gradients: requires must be gradients")
+        if cls.synthesize is Synthesis.synthesize:
+            found.append("it does not implement synthesize(engine, request, opts)")
+        return found
 
     def synthesize(self, engine: Engine, request: Request, opts: Any) -> Synthesized:
         raise NotImplementedError(f"{type(self).__name__} must implement synthesize(engine, request, opts)")
-
-    def explain(self, ctx, x, opts):
-        raise MethodError(f"{self.name} makes images, it does not explain them: use onnxviz.synthesize(...) or "
-                          f"`onnxviz synthesize MODEL -m {self.name}`")

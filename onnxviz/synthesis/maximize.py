@@ -45,6 +45,7 @@ class Maximize(Synthesis):
     """Gradient ascent on an objective spec; a channel range gives one image per channel."""
 
     name = "maximize"
+    takes_objective = True
     paper = "https://distill.pub/2017/feature-visualization/"
     Options = MaximizeOptions
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from ..attacks.run import read_images, to_image_space
+from .. import registry, resolve
 from ..errors import MethodError, OnnxvizError
-from ..io import read_image
 from ..model import Model, load
 from ..options import as_dict
 from ..preprocess import Preprocessing
+from ..reading import image_space, read_one, to_image_space
 from .base import Request, Synthesis
 from .engine import Engine
 from .result import SynthesisResult
@@ -30,31 +30,30 @@ def synthesize(model: Model | str | os.PathLike, method: str = "maximize", /, ob
     `class:K`, weighted sums). images: inputs of deepdream / invert / style_transfer (content) /
     shape_texture; style: the style image; layer: the layer `invert` matches (default: the last spatial one).
     Images are [0, 1] RGB at the model's input size."""
-    from ..api import prepare
-
     start = time.perf_counter()
     model = model if isinstance(model, Model) else load(model)
-    prep = prepare(model, method, layer, options, "exact")
-    if not isinstance(prep.method, Synthesis):
-        raise MethodError(f"{type(prep.method).name} is not a synthesis method; choose one of: "
-                          f"{', '.join(synthesis_names())}")
-    cls = type(prep.method)
+    cls, instance = resolve.plugin(method, Synthesis)
+    opts = resolve.options(cls, options)
+    if layer is not None and not cls.needs_layer:
+        raise MethodError(f"{cls.name} does not take a layer; drop --layer")
+    resolved_layer = model.layer(layer) if cls.needs_layer else None
+    resolve.gradient_source(model, cls, "exact")  # the torch conversion, or the reason it cannot run
     has_images = isinstance(images, np.ndarray) or bool(images)
-    pictures, names = read_images(images, model) if has_images else (np.zeros((0,)), [])
+    pictures, names = image_space(images, model) if has_images else (np.zeros((0,)), [])
     if len(pictures) < cls.needs_images:
         raise OnnxvizError(f"{cls.name} needs at least {cls.needs_images} image(s)")
-    if objective is not None and cls.name != "maximize":
-        raise OnnxvizError(f"{cls.name} takes no objective (only maximize does)")
+    if objective is not None and not cls.takes_objective:
+        takers = [n for n in registry.names(Synthesis) if registry.get(n).takes_objective]
+        raise OnnxvizError(f"{cls.name} takes no objective (these do: {', '.join(takers)})")
     style_img = None
     if style is not None:
-        raw = read_image(style) if isinstance(style, (str, os.PathLike)) else np.asarray(style, np.float32)
-        style_img = to_image_space(raw, model.input_size, model.input.channels or 3)
+        style_img = to_image_space(read_one(style)[0], model.input_size, model.input.channels or 3)
     torch_seed(seed)
     engine = Engine(model, preprocessing or model.preprocessing, seed, progress)
-    request = Request(objective, list(pictures), names, style_img, prep.layer)
-    out = prep.method.synthesize(engine, request, prep.opts)
+    request = Request(objective, list(pictures), names, style_img, resolved_layer)
+    out = instance.synthesize(engine, request, opts)
     images_out = np.clip(np.asarray(out.images, np.float32), 0, 1)
-    return SynthesisResult(cls.name, as_dict(prep.opts), model.name, images_out, out.captions, out.history,
+    return SynthesisResult(cls.name, as_dict(opts), model.name, images_out, out.captions, out.history,
                            time.perf_counter() - start, out.frames, out.extras)
 
 
@@ -65,6 +64,4 @@ def torch_seed(seed: int) -> None:
 
 
 def synthesis_names() -> list[str]:
-    from .. import registry
-
-    return [e.name for e in registry.all_entries() if e.cls is not None and issubclass(e.cls, Synthesis)]
+    return registry.names(Synthesis)

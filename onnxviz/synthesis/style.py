@@ -113,6 +113,7 @@ class StyleTransfer(Synthesis):
     """Content from the first image, style from `style` (the second image when only images are given)."""
 
     name = "style_transfer"
+    needs_style = True
     paper = "https://arxiv.org/abs/1508.06576"
     needs_images = 1
     Options = StyleOptions

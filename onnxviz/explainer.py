@@ -1,0 +1,181 @@
+"""Explainer: prepare once, explain many. The method, its options, the layer and the gradient source are resolved
+when it is built (every user error surfaces there, before any long computation); `explain(x, target)` then runs
+on any number of batches, as Captum's attribution objects do."""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+
+from . import resolve
+from .context import Context
+from .errors import ImageError, LayerError, MethodError, NumericWarning, OptionError, TargetError
+from .estimate import Estimator
+from .explanation import Explanation
+from .io import resize
+from .method import Method, MethodOutput
+from .model import Model, load
+from .options import as_dict
+from .preprocess import Preprocessing
+from .reading import ImageSource, read_batch
+from .targets import check_range, parse_targets, pick, region_boxes, region_masks
+
+
+def check_run_options(batch_size, seed, layer) -> None:
+    for name, value, low in (("batch_size", batch_size, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise OptionError(f"{name} must be a whole number of at least {low}, not {value!r}")
+    if layer is not None and not isinstance(layer, str):
+        raise LayerError(f"layer must be a tensor or node name (a string, as `onnxviz layers` lists), not {layer!r}")
+
+
+def model_batch(x: np.ndarray, model: Model) -> np.ndarray:
+    """A batch in the model's input shape (a single sample gets its batch axis), checked before any work."""
+    spec = model.input
+    if x.ndim == len(spec.shape) - 1:
+        x = x[None]
+    if len(x) == 0:
+        raise ImageError("no images given: the batch is empty")
+    if x.ndim != len(spec.shape) or any(isinstance(d, int) and d > 0 and d != got
+                                        for d, got in zip(spec.shape[1:], x.shape[1:], strict=True)):
+        layout = f" ({spec.layout})" if spec.layout else ""
+        raise ImageError(f"the batch has shape {list(x.shape)}, but the model's input {spec.name!r} is "
+                         f"{list(spec.shape)}{layout}; read images with onnxviz.load_image(paths, model)")
+    try:
+        return np.asarray(x, dtype=spec.dtype)
+    except (TypeError, ValueError):
+        raise ImageError(f"the batch holds {x.dtype} values; the model takes {spec.dtype}") from None
+
+
+def numeric_warnings(attributions: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """NaN / Inf attributions set to 0, and what to tell the user about them and about all-zero maps."""
+    notes = []
+    bad = ~np.isfinite(attributions)
+    if bad.any():
+        notes.append(f"non-finite attribution: {int(bad.sum())} of {bad.size} values were NaN or Inf and are shown "
+                     "as 0 (NaN/Inf in the model's weights or outputs propagate into gradients)")
+        attributions = np.where(bad, 0.0, attributions).astype(np.float32)
+    if not np.isfinite(scores).all():
+        notes.append("non-finite model output: the target score is NaN or Inf for some images")
+    flat = attributions.reshape(len(attributions), -1)
+    zero = [i for i in range(len(flat)) if not flat[i].any()]
+    if zero:
+        notes.append(f"attribution is zero everywhere for image(s) {zero}: the target's score does not change "
+                     "with the input there (dead units, a saturated output, or a constant model)")
+    return attributions, notes
+
+
+def _validate_output(result: np.ndarray | MethodOutput, cls: type[Method], x: np.ndarray) -> MethodOutput:
+    out = result if isinstance(result, MethodOutput) else MethodOutput(np.asarray(result))
+    attr = np.asarray(out.attributions)
+    expected = x.shape if cls.output == "pixels" else None
+    if expected is not None and attr.shape != expected:
+        raise MethodError(f"method {cls.name} returned shape {attr.shape}; pixel methods must return {expected}")
+    if cls.output == "map" and (attr.ndim != 3 or len(attr) != len(x)):
+        raise MethodError(f"method {cls.name} returned shape {attr.shape}; map methods must return (N, h, w)")
+    out.attributions = attr.astype(np.float32)
+    return out
+
+
+class Explainer:
+    """One method on one model, resolved once: `Explainer(model, "gradcam", layer=..., **options)`, then
+    `.explain(x, target)` for every batch (model and method are positional, so a method may have an option
+    called `method`). gradient: "auto" (torch when the graph converts with parity, else an
+    estimate for input-gradient methods, with a warning), "exact", "estimate" or an Estimator."""
+
+    def __init__(self, model: Model | str | os.PathLike, method: str | type[Method] | Method = "saliency", /, *,
+                 layer: str | None = None, gradient: str | Estimator = "auto", batch_size: int = 32, seed: int = 0,
+                 progress: bool = True, **options: Any):
+        self.model = model if isinstance(model, Model) else load(model)
+        check_run_options(batch_size, seed, layer)
+        cls, self.method = resolve.plugin(method, Method)
+        self.cls: type[Method] = cls
+        resolve.check_input(self.model, cls)
+        self.options = resolve.options(cls, options)
+        if layer is not None and not cls.needs_layer:
+            raise MethodError(f"{cls.name} does not take a layer (it explains the input directly); drop --layer")
+        self.layer = self.model.layer(layer) if cls.needs_layer else None
+        self.estimator = resolve.gradient_source(self.model, cls, gradient)
+        self.batch_size, self.seed, self.progress = batch_size, seed, progress
+
+    def __repr__(self) -> str:
+        at = f" at {self.layer.name}" if self.layer else ""
+        return f"Explainer({self.cls.name}{at} on {self.model.name}, {as_dict(self.options)})"
+
+    def explain(self, x: np.ndarray | ImageSource | Sequence[ImageSource], target=None, *,
+                image_sizes: Sequence[tuple[int, int]] | None = None,
+                preprocessing: Preprocessing | None = None) -> Explanation:
+        """Explain `x` (a batch in the model's layout, or image paths / arrays). target: a class index, a list
+        (one per image), "top1" (default, resolved once on the clean input), "softmax:281", or a region of a
+        segmentation output. image_sizes: the (height, width) of each original image when `x` is a resized batch
+        (for photo: regions; known by itself when `x` is paths). preprocessing: how paths are read and inputs
+        shown (default: the model's)."""
+        start = time.perf_counter()
+        model, cls = self.model, self.cls
+        if not isinstance(x, np.ndarray):
+            x, image_sizes = read_batch(x, model, preprocessing)
+        x = model_batch(x, model)
+        ctx, clean, predictions, photos = self._context(x, target, image_sizes)
+        prep_time = time.perf_counter() - start
+        out = _validate_output(self.method.explain(ctx, x, self.options), cls, x)
+        attributions, notes = numeric_warnings(out.attributions, ctx.clean_scores)
+        for note in notes:
+            warnings.warn(f"onnxviz: {cls.name}: {note}", NumericWarning, stacklevel=2)
+        if notes:
+            out.extras.setdefault("warnings", []).extend(notes)
+        raw = out.raw
+        if cls.output == "map":
+            raw = attributions if raw is None else raw
+            attributions = np.stack([resize(m, *model.input_size) for m in attributions])
+        self._extras(out.extras, ctx, clean, photos, len(x))
+        return Explanation(
+            attributions=attributions, method=cls.name, kind=cls.output, inputs=x, targets=ctx.targets,
+            scores=ctx.clean_scores, predictions=predictions, target=str(ctx.target), options=as_dict(self.options),
+            layer=self.layer.name if self.layer else None, backend="+".join(sorted(ctx.backends_used)) or "none",
+            model_name=model.name, model_hash=model.hash,
+            preprocessing=asdict(preprocessing or model.preprocessing),
+            timings={"prepare_s": prep_time, "explain_s": time.perf_counter() - start - prep_time},
+            raw=raw, extras=out.extras,
+        )
+
+    def _context(self, x: np.ndarray, target, image_sizes):
+        """The complete Context: the clean forward, targets resolved on it (top1, regions), clean scores."""
+        spec, indices = parse_targets(target, len(x))
+        tensor, softmax = self.model.score_tensor(spec)
+        used: set[str] = {"onnxruntime"}  # the clean forward
+        clean = self.model.run(x, (tensor,), self.batch_size)[0]
+        if clean.ndim < 2:
+            raise TargetError(f"output {tensor!r} has shape {clean.shape}: no class axis to explain")
+        predictions = clean.reshape(len(x), clean.shape[1], -1).sum(axis=2).argmax(axis=1)
+        indices = predictions if indices is None else indices
+        check_range(indices, clean.shape[1])
+        photos = [tuple(int(v) for v in hw) for hw in image_sizes] if image_sizes is not None else None
+        if photos is not None and len(photos) != len(x):
+            raise TargetError(f"{len(photos)} image sizes given for {len(x)} images")
+        masks = region_masks(spec.region, clean, indices, photos)
+        scores = pick(clean, indices, softmax, masks).astype(np.float32)  # the clean forward already has them
+        ctx = Context(self.model, spec, indices, self.layer, self.batch_size, self.seed, self.progress, masks=masks,
+                      clean_scores=scores, estimator=self.estimator, backends_used=used)
+        return ctx, clean, predictions, photos
+
+    def _extras(self, extras: dict, ctx: Context, clean: np.ndarray, photos, n: int) -> None:
+        """What the engine adds to every result: parity, display hints, the region drawn, the gradient source."""
+        model = self.model
+        if model.parity is not None and "torch" in ctx.backends_used:
+            extras.setdefault("parity_max_abs_diff", model.parity.max_abs_diff)
+        if self.cls.unsigned_display:
+            extras.setdefault("display", "unsigned")
+        boxes = region_boxes(ctx.target.region, n, tuple(clean.shape[2:4]), photos) if clean.ndim == 4 else None
+        if boxes is not None:  # in the output's pixels, for the overlays to draw and for the user to check
+            extras.setdefault("region_boxes", [list(b) for b in boxes])
+            extras.setdefault("region_space", list(clean.shape[2:4]))
+        if self.estimator is not None:
+            extras.setdefault("gradient", self.estimator.describe())
+            if "onnxruntime (estimated gradient)" in ctx.backends_used:
+                ctx.backends_used.discard("onnxruntime")
