@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..attacks.base import Attack
-from ..attacks.budget import project
 from ..options import option
+from .base import Attack
+from .budget import project
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..attacks.base import Attack
-from ..attacks.budget import Norm, project
-from ..attacks.losses import Loss
 from ..options import option
+from .base import Attack
+from .budget import Norm, project
+from .losses import Loss
 
 
 @dataclass(frozen=True)

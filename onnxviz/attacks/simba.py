@@ -12,9 +12,9 @@ from typing import Literal
 import numpy as np
 from scipy.fft import idct
 
-from ..attacks.base import Attack
-from ..attacks.budget import Norm, project
 from ..options import option
+from .base import Attack
+from .budget import Norm, project
 
 PASSES = 2  # sweeps over the directions (a second pass may push a direction further or back)
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..attacks.base import Attack
-from ..attacks.budget import project
-from ..attacks.losses import Loss
 from ..options import option
+from .base import Attack
+from .budget import project
+from .losses import Loss
 
 # (iteration on a 10,000-step scale, divisor of p_init) from the paper's schedule
 SCHEDULE = ((10, 1), (50, 2), (200, 4), (500, 8), (1000, 16), (2000, 32), (4000, 64), (6000, 128), (8000, 256))

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import differential_evolution
 
-from ..attacks.base import Attack
-from ..attacks.losses import Loss
 from ..options import option
+from .base import Attack
+from .losses import Loss
 
 
 @dataclass(frozen=True)
