@@ -6,24 +6,19 @@ the gradient source) and never changed afterwards; `for_samples` makes a new one
 from __future__ import annotations
 
 import dataclasses
-import sys
-import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from .backends.batching import run_batched
 from .errors import MethodError
-from .estimate import Estimator, estimate_gradient
+from .estimate import Estimator
 from .heads import gap_linear_head
 from .layers import Layer
 from .model import Model
 from .reading import load_image
+from .runner import Progress, Runner
 from .targets import Target, pick
-
-Progress = Callable[[int], None] | None
 
 
 @dataclass(frozen=True)
@@ -44,12 +39,14 @@ class Context:
     backends_used: set[str] = field(default_factory=set)  # a record shared with every for_samples view
     score_tensor: str = field(init=False)
     softmax: bool = field(init=False)
+    runner: Runner = field(init=False, repr=False)  # chunking, per-sample seeds, progress, estimates: shared
 
     def __post_init__(self):
         object.__setattr__(self, "targets", np.asarray(self.targets, dtype=np.int64))
         tensor, softmax = self.model.score_tensor(self.target)
         object.__setattr__(self, "score_tensor", tensor)
         object.__setattr__(self, "softmax", softmax)
+        object.__setattr__(self, "runner", Runner(self.model, self.batch_size, self.seed, self.show_progress))
 
     def for_samples(self, rows: np.ndarray | list[int]) -> Context:
         """A view whose row k scores the target of sample rows[k]: for batches of perturbed, noisy or
@@ -61,11 +58,11 @@ class Context:
     def sample_rng(self, sample: np.ndarray) -> np.random.Generator:
         """A generator seeded by the run's seed and the sample's bytes: random draws that depend on the
         image, not on its position in the batch (so a batch equals its samples run one by one)."""
-        return np.random.default_rng([self.seed, zlib.crc32(np.ascontiguousarray(sample).tobytes())])
+        return self.runner.rng(sample)
 
     def _run(self, fn, arrays: tuple[np.ndarray, ...], on_chunk: Progress = None,
              names: tuple[str, ...] | None = None) -> list[np.ndarray]:
-        return run_batched(fn, arrays, self.batch_size, self.model.input.fixed_batch, on_chunk, names)
+        return self.runner.chunked(fn, arrays, on_chunk, names)
 
     def _rows(self, xb: np.ndarray, primitive: str) -> np.ndarray:
         if len(xb) != len(self.targets):
@@ -162,15 +159,8 @@ class Context:
                               "gradients or modified ReLUs, which need the torch backend")
         self._rows(xb, "grad")
         self.backends_used.add("onnxruntime (estimated gradient)")
-        grads = np.empty(xb.shape, np.float32)
-        for i, sample in enumerate(xb):
-            def score(batch: np.ndarray, i: int = i) -> np.ndarray:
-                return self.for_samples([i] * len(batch)).score(batch)
-
-            grads[i] = estimate_gradient(sample, score, self.estimator, self.sample_rng(sample))
-            if on_chunk:
-                on_chunk(1)
-        return grads
+        return self.runner.estimated_gradients(xb, lambda i, batch: self.for_samples([i] * len(batch)).score(batch),
+                                               self.estimator, on_chunk)
 
     # -- graph facts ------------------------------------------------------------------------------------
     def linear_head(self, layer: str | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -180,5 +170,4 @@ class Context:
     # -- progress ---------------------------------------------------------------------------------------
     def progress(self, total: int, desc: str) -> tqdm:
         """A progress bar on stderr that only appears for work longer than a second."""
-        return tqdm(total=total, desc=desc, delay=1.0, leave=False, file=sys.stderr, disable=not self.show_progress,
-                    unit="input")
+        return self.runner.bar(total, desc)

@@ -4,17 +4,14 @@ attack's budget, and gradients are taken in image space (torch, or estimated thr
 
 from __future__ import annotations
 
-import sys
-import zlib
-
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..backends.batching import run_batched
 from ..errors import MethodError, ModelError
-from ..estimate import Estimator, estimate_gradient
+from ..estimate import Estimator
 from ..model import Model
 from ..preprocess import Preprocessing
+from ..runner import Runner
 from .losses import Loss, objective
 
 
@@ -48,7 +45,7 @@ class Oracle:
         self.estimator = estimator
         self.batch_size = batch_size
         self.seed = seed
-        self.show_progress = progress
+        self.runner = Runner(model, batch_size, seed, progress)  # chunking, per-image seeds, progress, estimates
         self.queries = np.zeros(len(images), np.int64)
         self.gradients = np.zeros(len(images), np.int64)
         self.backends_used: set[str] = set()
@@ -60,7 +57,7 @@ class Oracle:
     def rng(self, row: int) -> np.random.Generator:
         """A generator for image `row`, seeded by the run's seed and the image's bytes: a batch draws the
         same numbers as its images attacked one by one."""
-        return np.random.default_rng([self.seed, zlib.crc32(np.ascontiguousarray(self.images[row]).tobytes())])
+        return self.runner.rng(self.images[row])
 
     def remaining(self, rows) -> np.ndarray:
         """Forward queries each image may still spend (a large number when there is no budget)."""
@@ -129,22 +126,20 @@ class Oracle:
 
         x = self.pre.apply(imgs).astype(self.model.input.dtype)
         with torch.enable_grad():
-            (g,) = run_batched(chunk, (x, rows), self.batch_size, self.model.input.fixed_batch)
+            (g,) = self.runner.chunked(chunk, (x, rows))
         return self.pre.pullback(g, imgs.shape[-1])
 
     def _estimated_gradient(self, imgs: np.ndarray, rows: np.ndarray, loss: Loss) -> np.ndarray:
         self.backends_used.add("onnxruntime (estimated gradient)")
-        grads = np.empty(imgs.shape, np.float32)
-        for k, (img, row) in enumerate(zip(imgs, rows, strict=True)):
-            def j(batch: np.ndarray, row: int = row) -> np.ndarray:
-                same = [row] * len(batch)
-                return self.objective(self.logits(np.clip(batch, 0, 1), same), same, loss)
 
-            grads[k] = estimate_gradient(img, j, self.estimator, self.rng(int(row)))
-        return grads
+        def j(k: int, batch: np.ndarray) -> np.ndarray:
+            same = [int(rows[k])] * len(batch)
+            return self.objective(self.logits(np.clip(batch, 0, 1), same), same, loss)
+
+        # seeded by the image under attack (not by the current step's copy of it)
+        return self.runner.estimated_gradients(imgs, j, self.estimator, rng_of=lambda k: self.rng(int(rows[k])))
 
     # -- progress ----------------------------------------------------------------------------------------
     def progress(self, total: int, desc: str, unit: str = "step") -> tqdm:
         """A progress bar on stderr that only appears for work longer than a second."""
-        return tqdm(total=total, desc=desc, delay=1.0, leave=False, file=sys.stderr,
-                    disable=not self.show_progress, unit=unit)
+        return self.runner.bar(total, desc, unit)

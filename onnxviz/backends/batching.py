@@ -1,4 +1,5 @@
-"""Chunking a batch for a backend: respects a model's fixed batch size and the user's batch knob."""
+"""Chunking a batch for a backend: respects a model's fixed batch size and the user's batch knob. Works on numpy
+arrays and on torch tensors alike (gradients flow through the joined torch outputs)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,19 @@ def chunks(n: int, batch_size: int, fixed_batch: int | None) -> Iterator[slice]:
         yield slice(start, min(start + size, n))
 
 
-def pad_to(x: np.ndarray, size: int) -> np.ndarray:
+def _join(parts: list):
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts)
+    import torch  # only reached with torch tensors, so torch is there
+
+    return torch.cat(parts)
+
+
+def pad_to(x, size: int):
     """Repeat the last sample so a short final chunk fills a fixed batch."""
     if len(x) == size:
         return x
-    return np.concatenate([x, np.repeat(x[-1:], size - len(x), axis=0)])
+    return _join([x, *[x[-1:]] * (size - len(x))])
 
 
 def check_per_sample(outs: list, fed: int, names: tuple[str, ...] | None = None) -> None:
@@ -57,4 +66,4 @@ def run_batched(
         parts.append([o[:n] for o in outs])
         if on_chunk:
             on_chunk(n)
-    return [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]))]
+    return [_join([p[i] for p in parts]) for i in range(len(parts[0]))]

@@ -4,15 +4,13 @@ compute nothing beyond the tensors asked for)."""
 
 from __future__ import annotations
 
-import sys
-
 from tqdm.auto import tqdm
 
-from ..backends.batching import check_per_sample
 from ..backends.torch import import_torch
 from ..layers import Layer
 from ..model import Model
 from ..preprocess import Preprocessing
+from ..runner import Runner
 from ..targets import Target
 
 
@@ -26,7 +24,8 @@ class Engine:
         self.device = self.backend.device
         self.pre = preprocessing
         self.seed = seed
-        self.show_progress = progress
+        # the whole batch at once (a fixed-batch model gets its batch size at a time; gradients flow across)
+        self.runner = Runner(model, 1 << 30, seed, progress)
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
         self.channels = model.input.channels or 3
         self.size = model.input_size
@@ -47,21 +46,9 @@ class Engine:
     def tensors(self, images, names: tuple[str, ...]) -> list:
         """The named tensors for a batch of images, each channels-first (B, C, ...) whatever its layout. A
         model with a fixed batch gets its batch size at a time (the pieces are joined, gradients flow)."""
-        torch = import_torch()
         x = self.model_input(images)
-        size = self.model.input.fixed_batch
-        if size and len(x) != size:
-            chunks = []
-            for start in range(0, len(x), size):
-                piece = x[start : start + size]
-                short = size - len(piece)
-                if short:  # pad with copies of the last image, dropped from the outputs below
-                    piece = torch.cat([piece, piece[-1:].expand(short, *piece.shape[1:])])
-                chunks.append([t[: size - short] for t in self.backend.forward(piece, tuple(names))])
-            outs = [torch.cat(parts) for parts in zip(*chunks, strict=True)]
-        else:
-            outs = self.backend.forward(x, tuple(names))
-        check_per_sample(outs, len(x), tuple(names))
+        names = tuple(names)
+        outs = self.runner.chunked(lambda piece: list(self.backend.forward(piece, names)), (x,), names=names)
         return [self._channels_first(name, t) for name, t in zip(names, outs, strict=True)]
 
     def _channels_first(self, name: str, t):
@@ -82,5 +69,4 @@ class Engine:
         return int(torch.randint(low, high, (1,), generator=self.generator))
 
     def progress(self, total: int, desc: str) -> tqdm:
-        return tqdm(total=total, desc=desc, delay=1.0, leave=False, file=sys.stderr, disable=not self.show_progress,
-                    unit="step")
+        return self.runner.bar(total, desc, unit="step")

@@ -1,0 +1,54 @@
+"""What the three engines share (the Context of explanation methods, the Oracle of attacks, the Engine of
+synthesis): passes in chunks that respect the model's fixed batch, random draws seeded per sample (a batch draws
+what its samples draw one by one), progress bars that appear only for long work, and estimated gradients."""
+
+from __future__ import annotations
+
+import sys
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .backends.batching import run_batched
+from .estimate import Estimator, estimate_gradient
+from .model import Model
+
+Progress = Callable[[int], None] | None
+
+
+@dataclass(frozen=True)
+class Runner:
+    model: Model
+    batch_size: int = 32
+    seed: int = 0
+    progress: bool = True
+
+    def rng(self, sample: np.ndarray) -> np.random.Generator:
+        """A generator seeded by the run's seed and the sample's bytes, not by its position in the batch."""
+        return np.random.default_rng([self.seed, zlib.crc32(np.ascontiguousarray(sample).tobytes())])
+
+    def chunked(self, fn, arrays: tuple, on_chunk: Progress = None, names: tuple[str, ...] | None = None) -> list:
+        """fn(*chunks) over sample-aligned arrays (numpy or torch) in chunks of batch_size, or of the model's fixed
+        batch (short chunks padded and the padding dropped); the per-sample outputs joined."""
+        return run_batched(fn, arrays, self.batch_size, self.model.input.fixed_batch, on_chunk, names)
+
+    def bar(self, total: int, desc: str, unit: str = "input") -> tqdm:
+        """A progress bar on stderr that only appears for work longer than a second."""
+        return tqdm(total=total, desc=desc, delay=1.0, leave=False, file=sys.stderr, disable=not self.progress,
+                    unit=unit)
+
+    def estimated_gradients(self, samples: np.ndarray, score: Callable[[int, np.ndarray], np.ndarray],
+                            estimator: Estimator, on_each: Progress = None,
+                            rng_of: Callable[[int], np.random.Generator] | None = None) -> np.ndarray:
+        """Black-box gradients per sample: score(i, batch) -> one value per row of perturbed copies of sample i.
+        Draws come from rng_of(i) (default: seeded by sample i itself)."""
+        grads = np.empty(samples.shape, np.float32)
+        for i, sample in enumerate(samples):
+            rng = rng_of(i) if rng_of is not None else self.rng(sample)
+            grads[i] = estimate_gradient(sample, lambda batch, i=i: score(i, batch), estimator, rng)
+            if on_each:
+                on_each(1)
+        return grads
