@@ -187,3 +187,45 @@ def test_a_fixed_batch_model_takes_a_class_range():
     result = onnxviz.synthesize(onnxviz.load(proto), "maximize", "class:0-2", steps=20, progress=False)
     assert result.images.shape == (3, 8, 8, 3)
     assert (result.history[:, -3:].mean(axis=1) > result.history[:, :3].mean(axis=1)).all()
+
+
+def test_objectives_compose_as_values_and_equal_their_spec(model):
+    """channel(L, 3) - 0.5 * neuron(L, 7, 2, 3) is the same objective as its spec; a plugin can add a kind."""
+    import torch
+
+    from onnxviz.synthesis import Objective, channel, class_logit, neuron
+    from onnxviz.synthesis.engine import Engine
+    from onnxviz.synthesis.objectives import as_objective
+
+    engine = Engine(model, model.preprocessing)
+    composed = as_objective(channel(RELU, 3) - 0.5 * neuron(RELU, 7, 2, 3) + 2 * class_logit(1), engine)
+    parsed = as_objective(f"{RELU}:3 - 0.5*{RELU}:7:2:3 + 2*class:1", engine)
+    assert composed.label() == parsed.label() == f"{RELU}:3 - 0.5*{RELU}:7 @ 2,3 + 2*class 1"
+    images = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    names = composed.tensors(engine.logits)
+    values = dict(zip(names, engine.tensors(images, names), strict=True))
+    a, b = composed.value(values, engine.logits, 2), parsed.value(values, engine.logits, 2)
+    torch.testing.assert_close(a, b)
+    acts = values[names[0]]  # the pre-ReLU tensor, channels first
+    logits = values[engine.logits]
+    expected = acts[:, 3].mean((1, 2)) - 0.5 * acts[:, 7, 2, 3] + 2 * logits[:, 1]
+    torch.testing.assert_close(a, expected)
+
+    class Activity(Objective):  # a new objective kind, as a plugin would write one: a layer's mean activity
+        def tensors(self, logits):
+            return (RELU,)
+
+        def value(self, values, logits, batch):
+            return values[RELU].reshape(batch, -1).mean(1)
+
+        def label(self, i=0):
+            return "activity"
+
+    mixed = as_objective(Activity() - 0.1 * class_logit(2), engine)
+    names = mixed.tensors(engine.logits)
+    values = dict(zip(names, engine.tensors(images, names), strict=True))
+    torch.testing.assert_close(mixed.value(values, engine.logits, 2),
+                               values[RELU].reshape(2, -1).mean(1) - 0.1 * values[engine.logits][:, 2])
+    assert mixed.label() == "activity - 0.1*class 2"
+    result = onnxviz.synthesize(model, "maximize", mixed, steps=2, progress=False)
+    assert result.images.shape == (1, 32, 32, 1) and result.captions == ["activity - 0.1*class 2"]

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..layers import Layer
 from ..plugin import Plugin
+from .objectives import Objective
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -16,9 +17,10 @@ if TYPE_CHECKING:
 
 @dataclass
 class Request:
-    """What the user handed over besides options: an objective spec and images (RGB [0, 1] HWC)."""
+    """What the user handed over besides options: an objective (a spec or an Objective value) and images (RGB
+    [0, 1] HWC)."""
 
-    objective: str | None = None
+    objective: str | Objective | None = None
     images: list[np.ndarray] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     style: np.ndarray | None = None

@@ -50,14 +50,15 @@ class Maximize(Synthesis):
     Options = MaximizeOptions
 
     def synthesize(self, engine, request: Request, opts: MaximizeOptions) -> Synthesized:
-        terms = objectives.parse(request.objective or "", engine, opts.pre_relu)
-        names = objectives.tensors_needed(terms, engine.logits)
+        goal = objectives.as_objective(request.objective, engine, opts.pre_relu)
+        names = goal.tensors(engine.logits)
 
         def objective(images):
-            return objectives.evaluate(terms, dict(zip(names, engine.tensors(images, names), strict=True)),
-                                       engine.logits)
+            values = dict(zip(names, engine.tensors(images, names), strict=True))
+            return goal.value(values, engine.logits, len(images))
 
-        batch = objectives.batch_size(terms)
+        batch = goal.images
         images, history, frames = ascend(engine, batch, objective, opts.schedule(), "maximize")
-        captions = [objectives.describe(terms, i) for i in range(batch)]
-        return Synthesized(images, captions, history, frames, {"objective": request.objective})
+        captions = [goal.label(i) for i in range(batch)]
+        spec = request.objective if isinstance(request.objective, str) else goal.label()
+        return Synthesized(images, captions, history, frames, {"objective": spec})

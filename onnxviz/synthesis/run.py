@@ -17,17 +17,20 @@ from ..preprocess import Preprocessing
 from ..reading import image_space, read_one, to_image_space
 from .base import Request, Synthesis
 from .engine import Engine
+from .objectives import Objective
 from .result import SynthesisResult
 
 ImageSource = str | os.PathLike | np.ndarray
 
 
-def synthesize(model: Model | str | os.PathLike, method: str = "maximize", /, objective: str | None = None, *,
+def synthesize(model: Model | str | os.PathLike, method: str = "maximize", /,
+               objective: str | Objective | None = None, *,
                layer: str | None = None, images: Sequence[ImageSource] | ImageSource = (),
                style: ImageSource | None = None, seed: int = 0, progress: bool = True,
                preprocessing: Preprocessing | None = None, **options: Any) -> SynthesisResult:
     """Run a synthesis method. objective: a spec for `maximize` (`LAYER:CHANNEL`, `LAYER:C:Y:X`, `LAYER:A-B`,
-    `class:K`, weighted sums). images: inputs of deepdream / invert / style_transfer (content) /
+    `class:K`, weighted sums) or an objective value (`channel(layer, 3) - 0.5 * class_logit(7)`, see
+    synthesis.objectives). images: inputs of deepdream / invert / style_transfer (content) /
     shape_texture; style: the style image; layer: the layer `invert` matches (default: the last spatial one).
     Images are [0, 1] RGB at the model's input size."""
     start = time.perf_counter()
