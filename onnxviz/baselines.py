@@ -8,11 +8,13 @@ import cv2
 import numpy as np
 
 from .errors import OptionError
+from .layout import Layout
+from .layout import layout as layout_of
 
 NAMED = ("mean", "blur", "uniform")
 
 
-def make_baseline(spec: float | str | np.ndarray, x: np.ndarray, layout: str,
+def make_baseline(spec: float | str | np.ndarray, x: np.ndarray, layout: Layout | str,
                   rng_for: Callable[[np.ndarray], np.random.Generator], blur_sigma: float = 10.0,
                   load: Callable[[str], np.ndarray] | None = None) -> np.ndarray:
     """A baseline shaped like `x`: a constant, "mean" (each image's per-channel mean), "blur" (each image
@@ -27,17 +29,16 @@ def make_baseline(spec: float | str | np.ndarray, x: np.ndarray, layout: str,
             raise OptionError(f"a baseline array of shape {spec.shape} does not broadcast to {x.shape}") from None
     if isinstance(spec, (int, float)):
         return np.full_like(x, float(spec))
-    spatial = (1, 2) if layout == "NHWC" else (2, 3)
+    layout = layout_of(layout)
     if spec == "mean":
-        return np.broadcast_to(x.mean(axis=spatial, keepdims=True), x.shape).astype(x.dtype)
+        return np.broadcast_to(x.mean(axis=layout.spatial_axes, keepdims=True), x.shape).astype(x.dtype)
     if spec == "uniform":
         low = x.min(axis=tuple(range(1, x.ndim)), keepdims=True)
         high = x.max(axis=tuple(range(1, x.ndim)), keepdims=True)
         noise = np.stack([rng_for(img).random(img.shape) for img in x])
         return (low + (high - low) * noise).astype(x.dtype)
     if spec == "blur":
-        hwc = x if layout == "NHWC" else x.transpose(0, 2, 3, 1)
         blurred = np.stack([cv2.GaussianBlur(np.ascontiguousarray(img), (0, 0), blur_sigma).reshape(img.shape)
-                            for img in hwc])
-        return blurred if layout == "NHWC" else blurred.transpose(0, 3, 1, 2).copy()
+                            for img in layout.to_channels_last(x)])
+        return np.ascontiguousarray(layout.from_channels_last(blurred))
     raise OptionError(f"baseline {spec!r} is not a number, an array, or one of {', '.join(NAMED)}")

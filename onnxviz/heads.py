@@ -32,12 +32,12 @@ def _averages_whole_map(node: onnx.NodeProto, layer, const) -> bool:
             axes = const(node.input[1])
         if axes is None:
             return False
-        spatial = ({1, 2, -3, -2} if layer.layout == "NHWC" else {2, 3, -2, -1})
-        wanted = {1, 2} if layer.layout == "NHWC" else {2, 3}
+        wanted = set(layer.axes.spatial_axes)
+        spatial = wanted | {a - 4 for a in wanted}
         given = {int(a) % 4 for a in np.asarray(axes).ravel()}
         return given == wanted and set(np.asarray(axes).ravel().tolist()) <= spatial
     if node.op_type == "AveragePool":
-        hw = layer.spatial if layer.layout != "NHWC" else None  # pooling ops read NCHW
+        hw = layer.spatial if layer.axes.channel_axis == 1 else None  # pooling ops read channels first
         kernel = tuple(_attr(node, "kernel_shape", ()))
         pads = tuple(_attr(node, "pads", ()))
         auto_pad = _attr(node, "auto_pad", b"NOTSET")

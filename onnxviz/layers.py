@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import onnx
 
 from .errors import LayerError, suggest
+from .layout import Layout
+from .layout import layout as layout_of
 
 # Ops whose output keeps the memory layout of their first input (used to tell NHWC tensors apart).
 _LAYOUT_PRESERVING = {
@@ -27,9 +29,11 @@ class Layer:
     @property
     def spatial(self) -> tuple | None:
         """(H, W) of a 4-D tensor, None otherwise."""
-        if len(self.shape) != 4:
-            return None
-        return tuple(self.shape[1:3]) if self.layout == "NHWC" else tuple(self.shape[2:4])
+        return self.axes.size(self.shape) if len(self.shape) == 4 else None
+
+    @property
+    def axes(self) -> Layout:
+        return layout_of(self.layout)
 
 
 def _dims(value_info: onnx.ValueInfoProto) -> tuple:

@@ -17,6 +17,8 @@ from .backends.ort import OrtBackend
 from .errors import ConversionError, ModelError, OnnxvizError, OptionError, TargetError, first_line
 from .guard import Limits, open_model
 from .layers import Layer, default_cam_layer, layer_table, resolve_layer
+from .layout import Layout
+from .layout import layout as layout_of
 from .targets import Target
 
 DEFAULT_SIZE = 224
@@ -32,17 +34,21 @@ class InputSpec:
     fixed_batch: int | None  # the batch the graph insists on (very often 1); None when dynamic
 
     @property
+    def axes(self) -> Layout:
+        return layout_of(self.layout)
+
+    @property
     def channel_axis(self) -> int:
-        return 3 if self.layout == "NHWC" else 1
+        return self.axes.channel_axis
 
     @property
     def channels(self) -> int | None:
-        c = self.shape[self.channel_axis] if len(self.shape) == 4 else None
+        c = self.axes.channels(self.shape) if len(self.shape) == 4 else None
         return c if isinstance(c, int) else None
 
     @property
     def spatial(self) -> tuple:
-        return tuple(self.shape[1:3]) if self.layout == "NHWC" else tuple(self.shape[2:4])
+        return self.axes.size(self.shape)
 
 
 @dataclass(frozen=True)
@@ -291,8 +297,8 @@ class Model:
         shape = list(self.input.shape)
         if self.input.layout:
             h, w = self.input_size
-            axes = (1, 2) if self.input.layout == "NHWC" else (2, 3)
-            shape[axes[0]], shape[axes[1]] = h, w
+            rows, cols = self.input.axes.spatial_axes
+            shape[rows], shape[cols] = h, w
         shape = [n, *(d if isinstance(d, int) and d > 0 else 1 for d in shape[1:])]
         rng = np.random.default_rng(seed)
         return rng.standard_normal(shape).astype(self.input.dtype)

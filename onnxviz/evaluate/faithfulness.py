@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
+from ..baselines import make_baseline
 from ..io import resize
 from ..model import Model
 from ..targets import Target, softmax
@@ -32,17 +32,10 @@ def _probabilities(model: Model, x: np.ndarray, targets: np.ndarray, batch_size:
     return softmax(z.reshape(len(z), -1).astype(np.float64))[np.arange(len(z)), targets]
 
 
-def _blur(x: np.ndarray, layout: str, sigma: float) -> np.ndarray:
-    """Each sample blurred over its spatial axes."""
-    hwc = x.transpose(0, 2, 3, 1) if layout == "NCHW" else x
-    out = np.stack([cv2.GaussianBlur(s, (0, 0), sigma).reshape(s.shape) for s in hwc])
-    return out.transpose(0, 3, 1, 2) if layout == "NCHW" else out
-
-
 def _curves(model, x, maps, targets, steps, batch_size, reveal: bool, blur: bool = True) -> np.ndarray:
-    layout = model.input.layout
+    layout = model.input.axes
     h, w = maps.shape[1:]
-    base = _blur(x, layout, sigma=max(h, w) / 20) if reveal and blur else np.zeros_like(x)
+    base = make_baseline("blur", x, layout, None, max(h, w) / 20) if reveal and blur else np.zeros_like(x)
     out = np.empty((len(x), steps + 1))
     for i in range(len(x)):
         order = np.argsort(-maps[i].ravel(), kind="stable")
@@ -51,7 +44,7 @@ def _curves(model, x, maps, targets, steps, batch_size, reveal: bool, blur: bool
             shown[t, order[: round(t / steps * h * w)]] = 1.0
         shown = shown.reshape(steps + 1, h, w)
         keep = shown if reveal else 1.0 - shown  # deletion keeps what is not yet removed
-        keep = keep[:, None] if layout == "NCHW" else keep[..., None]
+        keep = layout.over_channels(keep)
         batch = (x[i] * keep + base[i] * (1.0 - keep)).astype(x.dtype)
         out[i] = _probabilities(model, batch, np.full(steps + 1, targets[i]), batch_size)
     return out

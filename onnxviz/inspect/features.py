@@ -15,7 +15,7 @@ def channels_first(model: Model, layer: str, acts: np.ndarray) -> np.ndarray:
     """A layer's 4-D activations as (N, C, H, W) whatever its layout."""
     if acts.ndim != 4:
         raise LayerError(f"{layer} has shape {acts.shape}: feature maps need a spatial (4-D) layer")
-    return acts.transpose(0, 3, 1, 2) if model.layer(layer).layout == "NHWC" else acts
+    return model.layer(layer).axes.to_channels_first(acts)
 
 
 def feature_maps(model: Model, x: np.ndarray, layer: str | None = None, top: int | None = None) -> dict:

@@ -8,14 +8,6 @@ from ..errors import LayerError
 from ..method import Method, MethodOutput
 
 
-def to_nchw(tensor: np.ndarray, layout: str) -> np.ndarray:
-    return tensor.transpose(0, 3, 1, 2) if layout == "NHWC" else tensor
-
-
-def from_nchw(tensor: np.ndarray, layout: str) -> np.ndarray:
-    return tensor.transpose(0, 2, 3, 1) if layout == "NHWC" else tensor
-
-
 class CamMethod(Method):
     """ReLU(sum_c w_c * A_c) at a layer. Gradient variants implement `channel_weights(acts, grads) -> (N, C)`;
     forward-only variants set requires = "forward" and override `combine`."""
@@ -40,7 +32,7 @@ class CamMethod(Method):
         if acts.ndim != 4:
             raise LayerError(f"layer {ctx.layer.name} has shape {list(acts.shape)}; CAM methods need a 4-D layer "
                              "(N, C, H, W or N, H, W, C): choose one with --layer (`onnxviz layers --spatial`)")
-        acts = to_nchw(acts, ctx.layer.layout)
-        grads = None if grads is None else to_nchw(grads, ctx.layer.layout)
+        acts = ctx.layer.axes.to_channels_first(acts)
+        grads = None if grads is None else ctx.layer.axes.to_channels_first(grads)
         cam = np.maximum(self.combine(ctx, x, acts, grads), 0).astype(np.float32)
         return MethodOutput(cam, raw=cam)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..targets import softmax
-from .cam import CamMethod, from_nchw
+from .cam import CamMethod
 
 BLOCK = 64  # masked inputs materialized at once by Score-CAM
 
@@ -94,7 +94,6 @@ class AblationCam(CamMethod):
     paper = "https://openaccess.thecvf.com/content_WACV_2020/html/Desai_Ablation-CAM_Visual_Explanations_for_Deep_Convolutional_Network_via_Gradient-free_Localization_WACV_2020_paper.html"
 
     def combine(self, ctx, x, acts, grads) -> np.ndarray:
-        layout = ctx.layer.layout
         n, channels = acts.shape[:2]
         original = ctx.explained_scores(x)
         weights = np.empty((n, channels), np.float32)
@@ -104,7 +103,7 @@ class AblationCam(CamMethod):
                 ablated[np.arange(channels), np.arange(channels)] = 0
                 rows = [i] * channels
                 inputs = np.broadcast_to(x[i : i + 1], (channels, *x.shape[1:]))  # a view: no copies
-                scores = ctx.for_samples(rows).score_from(ctx.layer.name, from_nchw(ablated, layout), inputs,
-                                                          on_chunk=bar.update)
+                back = ctx.layer.axes.from_channels_first(ablated)  # the layer's own layout
+                scores = ctx.for_samples(rows).score_from(ctx.layer.name, back, inputs, on_chunk=bar.update)
                 weights[i] = (original[i] - scores) / original[i]
         return np.einsum("nc,nchw->nhw", weights, acts)

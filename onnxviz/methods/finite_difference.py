@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..layout import Layout
+from ..layout import layout as layout_of
 from ..method import Method
 from ..options import option
 from ..segments import superpixels
@@ -32,12 +34,13 @@ class FiniteDifferenceOptions:
             raise ValueError("h must be positive")
 
 
-def group_labels(sample: np.ndarray, granularity: str, layout: str) -> np.ndarray:
+def group_labels(sample: np.ndarray, granularity: str, layout: Layout | str) -> np.ndarray:
     """An int label per input value (same shape as one sample): which group it is perturbed with."""
     kind, _, size = granularity.partition(":")
     if kind == "pixel":
         return np.arange(sample.size).reshape(sample.shape)
-    hwc = sample if layout == "NHWC" else sample.transpose(1, 2, 0)
+    layout = layout_of(layout)
+    hwc = layout.to_channels_last(sample[None])[0]
     height, width = hwc.shape[:2]
     if kind == "patch":
         k = int(size)
@@ -46,7 +49,7 @@ def group_labels(sample: np.ndarray, granularity: str, layout: str) -> np.ndarra
     else:
         plane = superpixels(hwc, int(size))
     labels = np.broadcast_to(plane[..., None], hwc.shape)
-    return labels if layout == "NHWC" else labels.transpose(2, 0, 1)
+    return layout.from_channels_last(labels[None])[0]
 
 
 class FiniteDifference(Method):
@@ -60,7 +63,7 @@ class FiniteDifference(Method):
 
     def explain(self, ctx, x: np.ndarray, opts: FiniteDifferenceOptions) -> np.ndarray:
         out = np.zeros(x.shape, np.float32)
-        labels = [group_labels(sample, opts.granularity, ctx.model.input.layout) for sample in x]
+        labels = [group_labels(sample, opts.granularity, ctx.layout) for sample in x]
         with ctx.progress(2 * sum(int(lab.max()) + 1 for lab in labels), "finite differences") as bar:
             for i, lab in enumerate(labels):
                 flat = lab.ravel()

@@ -59,7 +59,7 @@ class IntegratedGradients(Method):
     Options = IntegratedGradientsOptions
 
     def explain(self, ctx, x: np.ndarray, opts: IntegratedGradientsOptions) -> MethodOutput:
-        baseline = make_baseline(opts.baselines, x, ctx.model.input.layout, ctx.sample_rng, opts.blur_sigma)
+        baseline = make_baseline(opts.baselines, x, ctx.layout, ctx.sample_rng, opts.blur_sigma)
         alphas, weights = path_rule(opts.method, opts.n_steps)
         n_points = len(x) * opts.n_steps
         total = np.zeros(x.shape, np.float64)

@@ -48,13 +48,12 @@ class Occlusion(Method):
     Options = OcclusionOptions
 
     def explain(self, ctx, x: np.ndarray, opts: OcclusionOptions) -> np.ndarray:
-        nhwc = ctx.model.input.layout == "NHWC"
         height, width = ctx.input_size(x)
         wh, ww = opts.window * 2 if len(opts.window) == 1 else opts.window
         sh, sw = opts.stride * 2 if len(opts.stride) == 1 else opts.stride
         windows = [(r, c) for r in _starts(height, wh, sh) for c in _starts(width, ww, sw)]
         clean = ctx.explained_scores(x)
-        fill = make_baseline(opts.baseline, x, ctx.model.input.layout, ctx.sample_rng, opts.blur_sigma, ctx.image)
+        fill = make_baseline(opts.baseline, x, ctx.layout, ctx.sample_rng, opts.blur_sigma, ctx.image)
         out = np.zeros_like(x, dtype=np.float32)
         with ctx.progress(len(x) * len(windows), "occlusion") as bar:
             for i in range(len(x)):
@@ -64,8 +63,7 @@ class Occlusion(Method):
                     block = windows[b : b + BLOCK]
                     batch = np.repeat(x[i : i + 1], len(block), axis=0)
                     for k, (r, c) in enumerate(block):
-                        window = (slice(r, r + wh), slice(c, c + ww), slice(None)) if nhwc else \
-                            (slice(None), slice(r, r + wh), slice(c, c + ww))
+                        window = ctx.layout.window(slice(r, r + wh), slice(c, c + ww))
                         batch[(k, *window)] = fill[(i, *window)]
                     drops = clean[i] - ctx.for_samples([i] * len(block)).score(batch, on_chunk=bar.update)
                     for (r, c), drop in zip(block, drops, strict=True):

@@ -41,7 +41,7 @@ class Engine:
         """(B, C, H, W) [0, 1] images -> the model's input tensor (preprocessing in torch: differentiable)."""
         x = images.flip(1) if self.pre.channel_order == "BGR" and images.shape[1] == 3 else images
         x = (x * self.pre.scale - self._mean) / self._std
-        return x.permute(0, 2, 3, 1) if self.model.input.layout == "NHWC" else x
+        return self.model.input.axes.from_channels_first(x)
 
     def tensors(self, images, names: tuple[str, ...]) -> list:
         """The named tensors for a batch of images, each channels-first (B, C, ...) whatever its layout. A
@@ -52,9 +52,7 @@ class Engine:
         return [self._channels_first(name, t) for name, t in zip(names, outs, strict=True)]
 
     def _channels_first(self, name: str, t):
-        if t.ndim == 4 and name != self.logits and self.layer(name).layout == "NHWC":
-            return t.permute(0, 3, 1, 2)
-        return t
+        return self.layer(name).axes.to_channels_first(t) if t.ndim == 4 and name != self.logits else t
 
     def random(self, *shape):
         torch = import_torch()

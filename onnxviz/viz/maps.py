@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..layout import Layout
+from ..layout import layout as layout_of
 
-def to_maps(attributions: np.ndarray, kind: str, layout: str) -> np.ndarray:
+
+def to_maps(attributions: np.ndarray, kind: str, layout: Layout | str) -> np.ndarray:
     """(N, H, W) maps: pixel attributions are summed over channels (signed), maps pass through."""
     if kind == "map" or attributions.ndim == 3:
         return attributions.astype(np.float32)
     if attributions.ndim != 4:
         raise ValueError(f"cannot draw attributions of shape {attributions.shape} as images")
-    axis = 3 if layout == "NHWC" else 1
-    return attributions.sum(axis=axis).astype(np.float32)
+    return attributions.sum(axis=layout_of(layout).channel_axis).astype(np.float32)
 
 
 def normalize_maps(maps: np.ndarray, signed: bool | None = None, percentile: float = 99.5) -> np.ndarray:
