@@ -15,10 +15,11 @@ from .errors import MethodError
 from .estimate import Estimator
 from .heads import gap_linear_head
 from .layers import Layer
+from .layout import Layout
 from .model import Model
 from .reading import load_image
 from .runner import Progress, Runner
-from .targets import Target, pick
+from .targets import ClassScore, Score, Target
 
 
 @dataclass(frozen=True)
@@ -37,23 +38,37 @@ class Context:
     clean_scores: np.ndarray | None = None  # target scores of the batch being explained (the clean forward)
     estimator: Estimator | None = None  # set when gradients are estimated through onnxruntime
     backends_used: set[str] = field(default_factory=set)  # a record shared with every for_samples view
-    score_tensor: str = field(init=False)
-    softmax: bool = field(init=False)
+    scorer: Score | None = None  # the resolved target (default: the class score of `target`, `targets`, `masks`)
     runner: Runner = field(init=False, repr=False)  # chunking, per-sample seeds, progress, estimates: shared
 
     def __post_init__(self):
         object.__setattr__(self, "targets", np.asarray(self.targets, dtype=np.int64))
-        tensor, softmax = self.model.score_tensor(self.target)
-        object.__setattr__(self, "score_tensor", tensor)
-        object.__setattr__(self, "softmax", softmax)
+        if self.scorer is None:
+            tensor, softmax = self.model.score_tensor(self.target)
+            object.__setattr__(self, "scorer", ClassScore((tensor,), self.targets, softmax, self.masks))
         object.__setattr__(self, "runner", Runner(self.model, self.batch_size, self.seed, self.show_progress))
+
+    @property
+    def score_tensor(self) -> str:
+        """The tensor the target is scored on (the logits behind a trailing Softmax, by default)."""
+        return self.score_fn.tensors[0]
+
+    @property
+    def softmax(self) -> bool:
+        return bool(getattr(self.score_fn, "softmax", False))
+
+    @property
+    def score_fn(self) -> Score:
+        assert self.scorer is not None  # set by __post_init__
+        return self.scorer
 
     def for_samples(self, rows: np.ndarray | list[int]) -> Context:
         """A view whose row k scores the target of sample rows[k]: for batches of perturbed, noisy or
         interpolated copies. It shares the record of backends used."""
         rows = np.asarray(rows, dtype=np.int64)
         return dataclasses.replace(self, targets=self.targets[rows], clean_scores=None,
-                                   masks=None if self.masks is None else self.masks[rows])
+                                   masks=None if self.masks is None else self.masks[rows],
+                                   scorer=self.score_fn.rows(rows))
 
     def sample_rng(self, sample: np.ndarray) -> np.random.Generator:
         """A generator seeded by the run's seed and the sample's bytes: random draws that depend on the
@@ -72,9 +87,8 @@ class Context:
                               "copies (e.g. [i] * len(batch))")
         return np.arange(len(xb))
 
-    def _pick(self, out, rows: np.ndarray):
-        masks = None if self.masks is None else self.masks[rows]
-        return pick(out, self.targets[rows], self.softmax, masks)
+    def _pick(self, outs, rows: np.ndarray):
+        return self.score_fn(outs, rows)
 
     # -- forward (onnxruntime) --------------------------------------------------------------------------
     def outputs(self, xb: np.ndarray, names: tuple[str, ...] | list[str],
@@ -88,17 +102,26 @@ class Context:
         """Target score per row."""
         rows = self._rows(xb, "score")
         self.backends_used.add("onnxruntime")
-        run = self.model.ort.run
-        outs = self._run(lambda x, r: [self._pick(run(x, (self.score_tensor,))[0], r)], (xb, rows), on_chunk)
+        run, names = self.model.ort.run, self.score_fn.tensors
+        outs = self._run(lambda x, r: [self._pick(run(x, names), r)], (xb, rows), on_chunk)
         return outs[0].astype(np.float32)
+
+    @property
+    def layout(self) -> Layout:
+        """Where the model input's channel and spatial axes are: ask it instead of branching on a name."""
+        return self.model.input.axes
 
     def input_size(self, xb: np.ndarray) -> tuple[int, int]:
         """(height, width) of a batch in the model's layout."""
-        return tuple(xb.shape[1:3]) if self.model.input.layout == "NHWC" else tuple(xb.shape[2:4])
+        return self.layout.size(xb.shape)
 
     def over_channels(self, maps: np.ndarray) -> np.ndarray:
         """(N, H, W) maps with a channel axis added where the model's layout has it, to scale input batches."""
-        return maps[..., None] if self.model.input.layout == "NHWC" else maps[:, None]
+        return self.layout.over_channels(maps)
+
+    def to_pixels(self, xb: np.ndarray) -> np.ndarray:
+        """A batch as (N, H, W, C), whatever the model's layout (`ctx.layout.from_channels_last` goes back)."""
+        return self.layout.to_channels_last(xb)
 
     def image(self, path: str) -> np.ndarray:
         """An image file as a (1, ...) batch in the model's input space (its preprocessing and size)."""
@@ -117,8 +140,8 @@ class Context:
         `xb` feeds any branch that bypasses the layer)."""
         rows = self._rows(xb, "score_from")
         self.backends_used.add("onnxruntime")
-        run = self.model.ort.run_from
-        outs = self._run(lambda a, x, r: [self._pick(run(layer, a, x, (self.score_tensor,))[0], r)],
+        run, names = self.model.ort.run_from, self.score_fn.tensors
+        outs = self._run(lambda a, x, r: [self._pick(run(layer, a, x, names), r)],
                          (acts, xb, rows), on_chunk)
         return outs[0].astype(np.float32)
 
@@ -143,10 +166,11 @@ class Context:
         def chunk(x: np.ndarray, r: np.ndarray) -> list[np.ndarray]:
             with backend.bounded(x.shape):  # forward and backward share one memory budget
                 xt = backend.to_tensor(x, requires_grad=True)  # weights are frozen: the graph hangs on x
-                names = (self.score_tensor,) if on_input else tuple(dict.fromkeys((wrt, self.score_tensor)))
-                outs = backend.forward(xt, names, relu)
-                source = xt if on_input else outs[0]
-                (g,) = torch.autograd.grad(self._pick(outs[-1], r).sum(), source)
+                scored = self.score_fn.tensors
+                names = scored if on_input else tuple(dict.fromkeys((wrt, *scored)))
+                outs = dict(zip(names, backend.forward(xt, names, relu), strict=True))
+                source = xt if on_input else outs[wrt]
+                (g,) = torch.autograd.grad(self._pick([outs[t] for t in scored], r).sum(), source)
                 return [source.detach().cpu().numpy(), g.detach().cpu().numpy()]
 
         with torch.enable_grad():

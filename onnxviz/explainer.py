@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from . import resolve
+from . import resolve, targets
 from .context import Context
 from .errors import ImageError, LayerError, MethodError, NumericWarning, OptionError, TargetError
 from .estimate import Estimator
@@ -24,7 +24,7 @@ from .model import Model, load
 from .options import as_dict
 from .preprocess import Preprocessing
 from .reading import ImageSource, read_batch
-from .targets import check_range, parse_targets, pick, region_boxes, region_masks
+from .targets import parse_targets, region_boxes
 
 
 def check_run_options(batch_size, seed, layer) -> None:
@@ -147,22 +147,15 @@ class Explainer:
     def _context(self, x: np.ndarray, target, image_sizes):
         """The complete Context: the clean forward, targets resolved on it (top1, regions), clean scores."""
         spec, indices = parse_targets(target, len(x))
-        tensor, softmax = self.model.score_tensor(spec)
-        used: set[str] = {"onnxruntime"}  # the clean forward
-        clean = self.model.run(x, (tensor,), self.batch_size)[0]
-        if clean.ndim < 2:
-            raise TargetError(f"output {tensor!r} has shape {clean.shape}: no class axis to explain")
-        predictions = clean.reshape(len(x), clean.shape[1], -1).sum(axis=2).argmax(axis=1)
-        indices = predictions if indices is None else indices
-        check_range(indices, clean.shape[1])
         photos = [tuple(int(v) for v in hw) for hw in image_sizes] if image_sizes is not None else None
         if photos is not None and len(photos) != len(x):
             raise TargetError(f"{len(photos)} image sizes given for {len(x)} images")
-        masks = region_masks(spec.region, clean, indices, photos)
-        scores = pick(clean, indices, softmax, masks).astype(np.float32)  # the clean forward already has them
-        ctx = Context(self.model, spec, indices, self.layer, self.batch_size, self.seed, self.progress, masks=masks,
-                      clean_scores=scores, estimator=self.estimator, backends_used=used)
-        return ctx, clean, predictions, photos
+        found = targets.resolve(self.model, spec, x, indices, photos, self.batch_size)
+        score = found.score
+        ctx = Context(self.model, spec, getattr(score, "classes", found.predictions), self.layer, self.batch_size,
+                      self.seed, self.progress, masks=getattr(score, "masks", None), clean_scores=found.scores,
+                      estimator=self.estimator, backends_used={"onnxruntime"}, scorer=score)  # + the clean forward
+        return ctx, found.clean, found.predictions, photos
 
     def _extras(self, extras: dict, ctx: Context, clean: np.ndarray, photos, n: int) -> None:
         """What the engine adds to every result: parity, display hints, the region drawn, the gradient source."""
