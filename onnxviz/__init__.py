@@ -18,12 +18,12 @@ _os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # its warnings would break th
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    ".api": ("explain", "load_image", "methods"),
+    ".api": ("explain", "load_image", "plugins"),
     ".attacks": ("Attack", "AttackResult", "Oracle", "attack"),
     ".context": ("Context",),
     ".errors": ("ConversionError", "DependencyError", "ImageError", "LayerError", "MethodError", "ModelError",
                 "OnnxvizError", "OptionError", "TargetError"),
-    ".evaluate": ("compare",),
+    ".evaluation": ("compare", "evaluate"),
     ".explainer": ("Explainer",),
     ".explanation": ("Explanation",),
     ".guard": ("Limits",),
@@ -64,11 +64,12 @@ __all__ = [
     "__version__",
     "attack",
     "compare",
+    "evaluate",
     "explain",
     "load",
     "load_image",
-    "methods",
     "option",
+    "plugins",
     "register",
     "synthesize",
 ]
@@ -78,8 +79,7 @@ def __getattr__(name: str):
     if name not in _WHERE:
         raise AttributeError(f"module 'onnxviz' has no attribute {name!r}")
     value = getattr(importlib.import_module(_WHERE[name], __name__), name)
-    if name != "methods":  # importing onnxviz.methods (the package) would replace a cached function
-        globals()[name] = value
+    globals()[name] = value
     return value
 
 
@@ -88,7 +88,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
-    from .api import explain, load_image, methods
+    from .api import explain, load_image, plugins
     from .attacks import Attack, AttackResult, Oracle, attack
     from .context import Context
     from .errors import (
@@ -102,7 +102,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         OptionError,
         TargetError,
     )
-    from .evaluate import compare
+    from .evaluation import compare, evaluate
     from .explainer import Explainer
     from .explanation import Explanation
     from .guard import Limits

@@ -19,10 +19,10 @@ from .options import describe
 from .preprocess import Preprocessing
 from .reading import ImageSource, load_image, read_batch
 
-__all__ = ["explain", "load_image", "methods", "read_batch"]
+__all__ = ["explain", "load_image", "plugins", "read_batch"]
 
 
-def methods(name: str | None = None) -> list[dict[str, Any]]:
+def plugins(name: str | None = None) -> list[dict[str, Any]]:
     """Registered plugins of every kind (built-in and third-party): name, kind, family, needs, options; broken
     ones with their error. With `name`, only that one (an unknown or broken name is a MethodError that suggests
     close ones)."""

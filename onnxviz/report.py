@@ -13,7 +13,7 @@ import numpy as np
 from .api import explain, load_image
 from .attacks.classnames import class_names as find_class_names
 from .bundled import torch_available
-from .evaluate.faithfulness import faithfulness
+from .evaluation.faithfulness import faithfulness
 from .inspect.summary import facts
 from .io import write_bytes_atomic
 from .model import Model, load

@@ -64,7 +64,7 @@ CASES = {
                                                 onnxviz.OptionError, "a set of domain names"),
     "Preprocessing(std=0)": (lambda m, x: onnxviz.Preprocessing(std=(0,)), onnxviz.OptionError,
                              "std must be positive"),
-    "methods('nope')": (lambda m, x: onnxviz.methods("nope"), onnxviz.MethodError, "unknown method 'nope'"),
+    "methods('nope')": (lambda m, x: onnxviz.plugins("nope"), onnxviz.MethodError, "unknown method 'nope'"),
 }
 
 
@@ -81,4 +81,4 @@ def test_integer_and_grey_arrays_are_images_too(model):
     c = onnxviz.load_image(np.ones((8, 8), np.float32), model)  # 2-D: one grey image
     np.testing.assert_allclose(a, b)
     np.testing.assert_allclose(a, c, atol=1e-6)
-    assert onnxviz.methods("saliency")[0]["name"] == "saliency"
+    assert onnxviz.plugins("saliency")[0]["name"] == "saliency"

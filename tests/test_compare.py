@@ -12,7 +12,7 @@ from onnx import numpy_helper
 import onnxviz
 from onnxviz.cli import cli
 from onnxviz.demo import demo_images, demo_model_path
-from onnxviz.evaluate import spearman, ssim, top_iou
+from onnxviz.evaluation import spearman, ssim, top_iou
 
 
 def test_agreement_measures_equal_their_references():

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 import onnxviz
 from onnxviz.cli import cli
 from onnxviz.demo import demo_images, demo_model_path
-from onnxviz.evaluate.faithfulness import faithfulness
-from onnxviz.evaluate.sanity import cascading_randomization
+from onnxviz.evaluation.faithfulness import faithfulness
+from onnxviz.evaluation.sanity import cascading_randomization
 from tests.tiny_models import linear
 
 

@@ -75,7 +75,7 @@ def test_every_listed_layer_resolves_to_itself(model):
     assert all(model.layer(layer.name) == layer for layer in model.layers)
 
 
-METHODS = sorted(r["name"] for r in onnxviz.methods())
+METHODS = sorted(r["name"] for r in onnxviz.plugins())
 values = st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=True), st.booleans(), names, st.none(),
                    st.lists(st.integers(-9, 9), max_size=3))
 

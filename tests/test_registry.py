@@ -24,7 +24,7 @@ def scratch():
 def test_methods_stays_callable_after_importing_a_method_module():
     import onnxviz.methods.gradcam
 
-    assert any(row["name"] == "gradcam" for row in onnxviz.methods())
+    assert any(row["name"] == "gradcam" for row in onnxviz.plugins())
 
 
 def test_builtins_are_entry_points():
@@ -73,7 +73,7 @@ def test_broken_and_conflicting_plugins_are_reported_not_raised(monkeypatch):
     declared["broken"] = registry.Entry("broken", "no_such_module:Thing", "acme-plugins")
     declared["twice"] = registry.Entry("twice", "onnxviz.methods.saliency:Saliency", "dist-a", conflict="dist-b")
     monkeypatch.setattr(registry, "_declared", lambda: declared)
-    rows = {r["name"]: r for r in onnxviz.methods()}
+    rows = {r["name"]: r for r in onnxviz.plugins()}
     assert "ModuleNotFoundError" in rows["broken"]["error"]
     assert rows["saliency"]["error"] is None
     with pytest.raises(onnxviz.MethodError, match="from acme-plugins is broken"):

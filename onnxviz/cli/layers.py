@@ -1,0 +1,26 @@
+"""`onnxviz layers`: tensor names to pass as --layer."""
+
+from __future__ import annotations
+
+import click
+
+from ..inspect.summary import shape_text
+from ..model import Model
+from .options import echo, model_options
+
+
+@click.command(short_help="List layers (tensor names for --layer); * marks the CAM default.")
+@click.argument("model")
+@click.option("--spatial", is_flag=True, help="Only 4-D layers with a spatial extent (CAM candidates).")
+@model_options
+def layers(model: Model, spatial: bool) -> None:
+    """Tensor names, op types and shapes; * marks the default CAM layer."""
+    default = model.default_layer.name if model.default_layer else None
+    shown = [layer for layer in model.layers if not spatial or layer.spatial]
+    width = min(max((len(layer.name) for layer in shown), default=10), 60)
+    echo(f"  {'tensor':<{width}}  {'op':<20}shape")
+    for layer in shown:
+        mark = "*" if layer.name == default else " "
+        echo(f"{mark} {layer.name:<{width}}  {layer.op_type:<20}{shape_text(layer.shape)}")
+    if default:
+        echo("\n* default layer for CAM methods (--layer auto); --layer also takes node names and last_conv")
