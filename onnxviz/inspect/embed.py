@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import base64
-import html
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,9 +10,10 @@ import cv2
 import numpy as np
 
 from ..errors import DependencyError, OptionError
-from ..io import encode_png, resize
+from ..io import resize
 from ..model import Model
 from ..targets import Target
+from ..viz.pages import render
 from .features import channels_first
 from .folders import batches
 
@@ -107,29 +106,7 @@ def scatter_html(e: Embedding, title: str) -> str:
     lo, hi = e.points.min(axis=0), e.points.max(axis=0)
     span = np.where(hi - lo > 0, hi - lo, 1.0)
     xy = (e.points - lo) / span * 760 + 20
-    dots = []
-    for i in e.shown():
-        (x, y), label, path, image = xy[i], e.labels[i], e.paths[i], e.thumbnails[i]
-        r, g, b = _colour(classes.index(label))
-        src = "data:image/png;base64," + base64.b64encode(encode_png(image)).decode()
-        text = html.escape(f"{path.name} — {e.label_kind} {label}")
-        dots.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6" fill="rgb({r},{g},{b})" data-src="{src}" '
-                    f'data-text="{text}"><title>{text}</title></circle>')
-    legend = "".join(f'<span style="color:rgb{_colour(k)}">&#9679; {html.escape(c)}</span> '
-                     for k, c in enumerate(classes))
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:16px}}#tip{{position:fixed;display:none;background:#fff;
-border:1px solid #999;padding:4px;font-size:12px}}#tip img{{width:96px;image-rendering:pixelated}}</style></head>
-<body><h3>{html.escape(title)}</h3><div>{legend}</div>
-<svg width="800" height="800" style="border:1px solid #ddd">{''.join(dots)}</svg>
-<div id="tip"><img alt=""><div></div></div>
-<script>
-const tip = document.getElementById('tip');
-document.querySelectorAll('circle').forEach(c => {{
-  c.addEventListener('mousemove', ev => {{
-    tip.style.display = 'block'; tip.style.left = (ev.clientX + 12) + 'px'; tip.style.top = (ev.clientY + 12) + 'px';
-    tip.querySelector('img').src = c.dataset.src; tip.querySelector('div').textContent = c.dataset.text;
-  }});
-  c.addEventListener('mouseleave', () => {{ tip.style.display = 'none'; }});
-}});
-</script></body></html>"""
+    dots = [{"x": xy[i][0], "y": xy[i][1], "rgb": _colour(classes.index(e.labels[i])), "image": e.thumbnails[i],
+             "text": f"{e.paths[i].name} — {e.label_kind} {e.labels[i]}"} for i in e.shown()]
+    legend = [(c, _colour(k)) for k, c in enumerate(classes)]
+    return render("embed.html", title=title, dots=dots, legend=legend)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import html
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..explanation import Explanation
 from ..io import encode_png, safe_filename, write_bytes_atomic
 from .grid import grid
+from .pages import render
 
 
 def _stems(names: Sequence[str]) -> list[str]:
@@ -48,26 +47,9 @@ def write_run(out: str | Path, explanations: Sequence[Explanation], names: Seque
             files[out / f"{stem}_{safe_filename(ex.method)}.png"] = encode_png(ex.overlay(i))
     grid_png = encode_png(summary_grid(explanations, [Path(n).name for n in names]))
     files[out / "grid.png"] = grid_png
-    files[out / "index.html"] = _index_html(explanations, names, model_name, grid_png).encode()
+    files[out / "index.html"] = render("index.html", explanations=explanations, model_name=model_name,
+                                       names=[Path(n).name for n in names], grid=grid_png).encode()
     written = [write_bytes_atomic(path, data) for path, data in files.items()]
     if arrays:
         written += [ex.save(out / f"{safe_filename(ex.method)}.npz") for ex in explanations]
     return written
-
-
-def _index_html(explanations: Sequence[Explanation], names: Sequence[str], model_name: str, grid_png: bytes) -> str:
-    def cells(ex: Explanation) -> str:
-        values = [ex.method, ex.backend, ex.layer or "-", ex.target, f"{ex.timings.get('explain_s', 0):.2f} s"]
-        return "".join(f"<td>{html.escape(v)}</td>" for v in values)
-
-    rows = "".join(f"<tr>{cells(ex)}</tr>" for ex in explanations)
-    data = base64.b64encode(grid_png).decode()
-    listed = ", ".join(html.escape(Path(n).name) for n in names)
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>onnxviz: {html.escape(model_name)}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse}}
-td,th{{padding:4px 12px;border-bottom:1px solid #ddd;text-align:left}}img{{max-width:100%}}</style></head>
-<body><h1>onnxviz &middot; {html.escape(model_name)}</h1><p>Images: {listed}</p>
-<table><tr><th>method</th><th>backend</th><th>layer</th><th>target</th><th>time</th></tr>{rows}</table>
-<p><img alt="inputs and explanations" src="data:image/png;base64,{data}"></p></body></html>
-"""
