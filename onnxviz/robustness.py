@@ -12,7 +12,6 @@ import cv2
 import numpy as np
 
 from .context import Context
-from .errors import ImageError
 from .io import encode_png, read_image, resize, write_bytes_atomic
 from .model import Model
 from .targets import Target, check_finite, check_range, pick, softmax
@@ -23,7 +22,6 @@ NOISES = {  # name: (largest level, unit)
     "uniform": (0.5, "a of U(-a, a) added"),
     "blur": (None, "Gaussian sigma in pixels (up to 1/16 of the image side)"),
 }
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def corrupt(images: np.ndarray, noise: str, level: float, rng: np.random.Generator) -> np.ndarray:
@@ -43,21 +41,6 @@ def corrupt(images: np.ndarray, noise: str, level: float, rng: np.random.Generat
     else:
         raise ValueError(f"unknown noise {noise!r}")
     return np.clip(out, 0, 1).astype(np.float32)
-
-
-def find_images(sources: list[str | Path]) -> list[Path]:
-    """Files as given; folders searched recursively for image files (sorted)."""
-    found = []
-    for source in map(Path, sources):
-        if source.is_dir():
-            found += sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        elif source.is_file():
-            found.append(source)
-        else:
-            raise ImageError(f"image or folder not found: {source}")
-    if not found:
-        raise ImageError("no images found in " + ", ".join(map(str, sources)))
-    return found
 
 
 @dataclass

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import OnnxvizError
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+from ..imagefiles import images_in, is_image_file
 
 
 @dataclass(frozen=True)
@@ -35,8 +34,7 @@ def items(source: str | Path) -> Iterator[Item]:
     text = str(source)
     path = Path(text)
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        yield from (Item(str(p.resolve())) for p in files)
+        yield from (Item(str(p.resolve())) for p in images_in(path))
     elif any(c in text for c in "*?["):
         yield from (Item(str(Path(p).resolve())) for p in sorted(glob.glob(text, recursive=True)) if Path(p).is_file())
     elif path.is_file() and path.suffix.lower() == ".csv":
@@ -51,7 +49,7 @@ def items(source: str | Path) -> Iterator[Item]:
     elif path.is_file() and path.suffix.lower() in (".txt", ".lst"):
         lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
         yield from _listed(({"path": line} for line in lines if line and not line.startswith("#")), path.parent, text)
-    elif path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+    elif is_image_file(path):
         yield Item(str(path.resolve()))
     else:
         raise OnnxvizError(f"source {text!r} is not a folder, a glob, a list file (.csv, .parquet, .txt) or an "

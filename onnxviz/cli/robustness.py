@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from ..errors import OptionError
+from ..imagefiles import find_images
 from ..model import Model
-from ..robustness import find_images, noise_robustness
+from ..robustness import noise_robustness
 from .options import echo, model_options, out_option
 
 

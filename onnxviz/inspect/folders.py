@@ -10,8 +10,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..api import load_image
+from ..imagefiles import find_images
 from ..model import Model
-from ..robustness import find_images
 
 
 def labelled_images(sources: list[str | Path]) -> tuple[list[Path], list[str] | None]:
