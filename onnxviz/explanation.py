@@ -6,15 +6,15 @@ import io
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import viz
 from .errors import OnnxvizError
 from .io import save_png, write_bytes_atomic
-from .preprocess import Preprocessing
+from .viz import drawing
 
 _ARRAYS = ("attributions", "inputs", "targets", "scores", "predictions", "raw")
 
@@ -42,35 +42,50 @@ class Explanation:
     def __len__(self) -> int:
         return len(self.attributions)
 
-    # -- drawing ------------------------------------------------------------------------------------------
+    # -- drawing (viz.drawing; batch-wide steps are computed once and kept) --------------------------------
+    @cached_property
+    def _maps(self) -> np.ndarray:
+        return _read_only(drawing.maps(self))
+
+    @cached_property
+    def _images(self) -> np.ndarray:
+        return _read_only(drawing.images(self))
+
+    @cached_property
+    def _normalized(self) -> dict[float, np.ndarray]:
+        return {}
+
+    def drawn(self, percentile: float = 99.5) -> tuple[np.ndarray, np.ndarray, bool]:
+        """(images, normalized maps, signed) for drawing: computed once per explanation, read-only."""
+        if percentile not in self._normalized:
+            self._normalized[percentile] = _read_only(drawing.normalized(self._maps, self.signed, percentile))
+        return self._images, self._normalized[percentile], self.signed
+
     def maps(self) -> np.ndarray:
         """(N, H, W) maps: pixel attributions summed over channels."""
-        return viz.to_maps(self.attributions, self.kind, self.preprocessing.get("layout", "NCHW"))
+        return self._maps.copy()
 
     @property
     def signed(self) -> bool:
         """Drawn with a diverging colormap: values of both signs, unless the method asked for min..max."""
-        if self.extras.get("display") == "unsigned":
-            return False
-        m = self.maps()
-        return bool((m < 0).any() and (m > 0).any())
+        return drawing.is_signed(self, self._maps)
 
     def normalized(self, percentile: float = 99.5) -> np.ndarray:
         """(N, H, W) in [0, 1], or [-1, 1] for signed attributions, outliers clipped at `percentile`."""
-        return viz.normalize_maps(self.maps(), self.signed, percentile)
+        return self.drawn(percentile)[1].copy()
 
     def images(self) -> np.ndarray:
         """The inputs as RGB float images in [0, 1] (preprocessing inverted)."""
-        return Preprocessing(**_tuples(self.preprocessing)).invert(self.inputs)
+        return self._images.copy()
 
     def overlay(self, i: int = 0, alpha: float = 0.5, percentile: float = 99.5) -> np.ndarray:
         """Sample `i`'s heatmap blended on its image: RGB float HWC in [0, 1], with the explained region's box
         drawn when the target was a box: or photo: region."""
-        picture = viz.overlay(self.images()[i], self.normalized(percentile)[i], self.signed, alpha)
-        boxes = self.extras.get("region_boxes")
-        if boxes:
-            picture = viz.outline(picture, boxes[i], tuple(self.extras["region_space"]))
-        return picture
+        return drawing.overlays(self, alpha, percentile, rows=[i])[0]
+
+    def overlays(self, alpha: float = 0.5, percentile: float = 99.5) -> list[np.ndarray]:
+        """Every sample's overlay, normalized and inverted once for the batch."""
+        return drawing.overlays(self, alpha, percentile)
 
     def label(self, i: int = 0) -> str:
         return f"{self.method} | class {int(self.targets[i])}"
@@ -90,11 +105,7 @@ class Explanation:
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix == ".png":
-            images = self.images()
-            cells = [[images[i], self.overlay(i)] for i in range(len(self))]
-            captions = [[f"input: predicted {int(self.predictions[i])}", self.label(i)] for i in range(len(self))]
-            picture = viz.grid(cells, captions)
-            return save_png(path, picture)
+            return save_png(path, drawing.sheet(self))
         if suffix == ".npz":
             buf = io.BytesIO()
             arrays = {k: getattr(self, k) for k in _ARRAYS if getattr(self, k) is not None}
@@ -122,8 +133,9 @@ class Explanation:
         return cls(**fields)
 
 
-def _tuples(d: dict) -> dict:
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,0 +1,57 @@
+"""Drawing an Explanation: its inputs as pictures, its maps normalized, overlays and the side-by-side sheet. The
+batch-wide steps (inverting the preprocessing, normalizing the maps) run once per explanation, not per picture."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..preprocess import Preprocessing
+from .grid import grid
+from .maps import normalize_maps, to_maps
+from .overlay import outline, overlay
+
+if TYPE_CHECKING:
+    from ..explanation import Explanation
+
+
+def maps(ex: Explanation) -> np.ndarray:
+    """(N, H, W) maps: pixel attributions summed over channels."""
+    return to_maps(ex.attributions, ex.kind, ex.preprocessing.get("layout", "NCHW"))
+
+
+def is_signed(ex: Explanation, m: np.ndarray) -> bool:
+    """Drawn with a diverging colormap: values of both signs, unless the method asked for min..max."""
+    return ex.extras.get("display") != "unsigned" and bool((m < 0).any() and (m > 0).any())
+
+
+def images(ex: Explanation) -> np.ndarray:
+    """The inputs as RGB float images in [0, 1] (preprocessing inverted)."""
+    pre = {k: tuple(v) if isinstance(v, list) else v for k, v in ex.preprocessing.items()}
+    return Preprocessing(**pre).invert(ex.inputs)
+
+
+def overlays(ex: Explanation, alpha: float = 0.5, percentile: float = 99.5,
+             rows: list[int] | None = None) -> list[np.ndarray]:
+    """Each sample's heatmap (all, or `rows`) blended on its image (RGB float HWC in [0, 1]), with the explained
+    region's box drawn when the target was a box: or photo: region."""
+    pictures, normalized, signed = ex.drawn(percentile)
+    boxes, space = ex.extras.get("region_boxes"), ex.extras.get("region_space")
+    out = []
+    for i in range(len(ex)) if rows is None else rows:
+        picture = overlay(pictures[i], normalized[i], signed, alpha)
+        out.append(outline(picture, boxes[i], tuple(space)) if boxes else picture)
+    return out
+
+
+def sheet(ex: Explanation) -> np.ndarray:
+    """Each input beside its overlay, one row per sample, captioned."""
+    pictures, drawn = ex.drawn()[0], overlays(ex)
+    cells = [[pictures[i], drawn[i]] for i in range(len(ex))]
+    captions = [[f"input: predicted {int(ex.predictions[i])}", ex.label(i)] for i in range(len(ex))]
+    return grid(cells, captions)
+
+
+def normalized(m: np.ndarray, signed: bool, percentile: float) -> np.ndarray:
+    return normalize_maps(m, signed, percentile)
