@@ -36,7 +36,8 @@ class Layer:
         return layout_of(self.layout)
 
 
-def _dims(value_info: onnx.ValueInfoProto) -> tuple:
+def dims(value_info: onnx.ValueInfoProto) -> tuple:
+    """Declared shape of a tensor: ints, or names for symbolic dimensions; () when it has none."""
     t = value_info.type.tensor_type
     if not t.HasField("shape"):
         return ()
@@ -53,7 +54,7 @@ def layer_table(proto: onnx.ModelProto, input_layout: str) -> list[Layer]:
         for out in node.output:
             if not out:
                 continue
-            shape = _dims(infos[out]) if out in infos else ()
+            shape = dims(infos[out]) if out in infos else ()
             layout = ""
             if len(shape) == 4:
                 perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)

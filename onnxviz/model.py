@@ -16,7 +16,7 @@ from . import preprocess
 from .backends.ort import OrtBackend
 from .errors import ConversionError, ModelError, OnnxvizError, OptionError, TargetError, first_line
 from .guard import Limits, open_model
-from .layers import Layer, default_cam_layer, layer_table, resolve_layer
+from .layers import Layer, default_cam_layer, dims, layer_table, resolve_layer
 from .layout import Layout
 from .layout import layout as layout_of
 from .targets import Target
@@ -80,7 +80,7 @@ def _input_spec(proto: onnx.ModelProto, layout: str | None) -> InputSpec:
                          "first")
     value = inputs[0]
     ttype = value.type.tensor_type
-    shape = tuple(shape_of(value))
+    shape = dims(value)
     if ttype.elem_type in (onnx.TensorProto.STRING, onnx.TensorProto.UNDEFINED) or not value.type.HasField(
             "tensor_type"):
         kind = "text (strings)" if ttype.elem_type == onnx.TensorProto.STRING else "not a tensor of numbers"
@@ -123,11 +123,6 @@ def _nonfinite_weights(proto: onnx.ModelProto) -> list[str]:
             and not np.isfinite(numpy_helper.to_array(i)).all()]
 
 
-def shape_of(value: onnx.ValueInfoProto) -> list:
-    """Declared shape of a graph input or output: ints, or names for symbolic dimensions."""
-    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in value.type.tensor_type.shape.dim]
-
-
 def _softmax_tails(proto: onnx.ModelProto) -> dict[str, str]:
     """{graph output produced by a class-axis Softmax: the logits tensor feeding it}."""
     producer = {o: n for n in proto.graph.node for o in n.output}
@@ -156,7 +151,7 @@ def _max_difference(a: np.ndarray, b: np.ndarray) -> float:
 def _outputs_have_batch_one(proto: onnx.ModelProto) -> bool:
     """Every output declares a literal first dimension of 1: the graph gives one row whatever it is fed (a
     ReduceSum over the batch, a Reshape to 1 x ...), so inputs must be run one at a time."""
-    shapes = [shape_of(o) for o in proto.graph.output if o.type.tensor_type.HasField("shape")]
+    shapes = [list(dims(o)) for o in proto.graph.output if o.type.tensor_type.HasField("shape")]
     return bool(shapes) and len(shapes) == len(proto.graph.output) and all(s[:1] == [1] for s in shapes)
 
 
@@ -307,7 +302,7 @@ class Model:
     def score_tensor(self, target: Target) -> tuple[str, bool]:
         """(tensor to score, whether to apply softmax): the logits behind a trailing Softmax by default."""
         if target.output is None and len(self.outputs) > 1:
-            shapes = {o.name: shape_of(o) for o in self.proto.graph.output}
+            shapes = {o.name: list(dims(o)) for o in self.proto.graph.output}
             listed = ", ".join(f"{k} {v}" for k, v in shapes.items())
             raise TargetError(f"the model has {len(self.outputs)} outputs ({listed}); choose the one to explain with "
                               f"--output NAME (Python: Target(k, output=NAME))")
@@ -324,7 +319,7 @@ class Model:
         value = next(o for o in self.proto.graph.output if o.name == output)
         elem = value.type.tensor_type.elem_type
         floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16}
-        shape = shape_of(value) if value.type.tensor_type.HasField("shape") else None
+        shape = list(dims(value)) if value.type.tensor_type.HasField("shape") else None
         if elem not in floats:
             kind = onnx.helper.tensor_dtype_to_string(elem).replace("TensorProto.", "").lower()
             raise TargetError(f"output {output!r} holds {kind} values (class labels or indices?), not scores; "

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..inspect.summary import facts, human, shape_text, summarize
+from ..inspect.summary import facts, summarize
 from ..model import Model
+from ..text import count_text, shape_text
 from .options import echo, model_options
 
 
@@ -25,5 +26,5 @@ def info(model: Model, no_torch: bool, brief: bool) -> None:
         echo(f"\n  {'layer':<48}{'op':<20}{'shape':<22}{'params':>10}{'FLOPs':>10}  receptive field")
         for row in summarize(model):
             if row.params or row.flops or row.op_type in ("MaxPool", "AveragePool", "GlobalAveragePool"):
-                echo(f"  {row.name[-47:]:<48}{row.op_type:<20}{shape_text(row.shape):<22}{human(row.params):>10}"
-                           f"{human(row.flops):>10}  {row.field or '-'}")
+                echo(f"  {row.name[-47:]:<48}{row.op_type:<20}{shape_text(row.shape):<22}{count_text(row.params):>10}"
+                           f"{count_text(row.flops):>10}  {row.field or '-'}")

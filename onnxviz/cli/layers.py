@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..inspect.summary import shape_text
 from ..model import Model
+from ..text import shape_text
 from .options import echo, model_options
 
 

@@ -13,8 +13,9 @@ import onnx
 from google.protobuf.message import DecodeError
 
 from ..errors import ModelError, first_line
+from ..text import bytes_text
 from . import sniff
-from .limits import Limits, human_bytes
+from .limits import Limits
 from .validate import inferred_budget, validate
 from .walk import ensure_self_contained
 
@@ -39,7 +40,7 @@ def read_file(path: Path, limits: Limits, name: str | None = None) -> bytes:
         if not stat.S_ISREG(info.st_mode):
             raise ModelError(f"{shown} is not a regular file ({_kind(info.st_mode)}); onnxviz reads models from files")
         if info.st_size > min(limits.max_file_bytes, PROTOBUF_LIMIT):
-            raise ModelError(f"{shown} is {human_bytes(info.st_size)}, over the {human_bytes(limits.max_file_bytes)} "
+            raise ModelError(f"{shown} is {bytes_text(info.st_size)}, over the {bytes_text(limits.max_file_bytes)} "
                              "limit for a model file (large models keep their weights as external data next to the "
                              ".onnx)")
         chunks, left = [], info.st_size  # no more than was checked, should the file grow meanwhile

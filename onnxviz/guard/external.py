@@ -12,7 +12,8 @@ import numpy as np
 import onnx
 
 from ..errors import ModelError
-from .limits import Limits, human_bytes
+from ..text import bytes_text
+from .limits import Limits
 
 
 def nbytes(elem_type: int, dims) -> int | None:
@@ -83,8 +84,8 @@ def inline(tensor: onnx.TensorProto, folder: Path | None, where: str, limits: Li
             raise ModelError(f"{where}: external data holds {length} bytes where its shape {list(tensor.dims)} "
                              f"needs {expected}")
         if expected > limits.max_tensor_bytes or expected > budget[0]:
-            raise ModelError(f"{where}: external data of {human_bytes(expected)} exceeds the budget "
-                             f"({human_bytes(min(limits.max_tensor_bytes, budget[0]))} left); raise --max-tensor-size "
+            raise ModelError(f"{where}: external data of {bytes_text(expected)} exceeds the budget "
+                             f"({bytes_text(min(limits.max_tensor_bytes, budget[0]))} left); raise --max-tensor-size "
                              "if the model really is that large")
         budget[0] -= expected
         data = bytearray()

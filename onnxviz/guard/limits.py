@@ -62,11 +62,3 @@ def parse_size(text: str | int) -> int:
     if not match or unit not in _UNITS:
         raise OptionError(f"{text!r} is not a size; write e.g. 512MB, 4GB or a number of bytes")
     return int(float(match.group(1)) * _UNITS[unit])
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"

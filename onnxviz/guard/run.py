@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ModelError
-from .limits import Limits, human_bytes
+from ..text import bytes_text
+from .limits import Limits
 from .memory import lower_address_space
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -196,7 +197,7 @@ def _is_memory_failure(exc: BaseException) -> bool:
 
 
 def memory_error(limits: Limits, what: str) -> ModelError:
-    return ModelError(f"{what} needed more than {human_bytes(limits.max_run_memory_bytes)} of memory beyond what the "
+    return ModelError(f"{what} needed more than {bytes_text(limits.max_run_memory_bytes)} of memory beyond what the "
                       "process already uses, the budget for one pass of a model; if the model really needs it, raise "
                       "--max-memory (Python: Limits(max_run_memory_bytes=...)) or lower --batch-size")
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import onnx
 
 from ..errors import ModelError
+from ..text import bytes_text, shape_text
 from . import external
-from .limits import Limits, human_bytes
+from .limits import Limits
 from .walk import Body, is_external, walk
 
 
@@ -103,8 +104,9 @@ def _tensors(found: list[tuple[onnx.TensorProto, str, bool]], folder: Path | Non
             raise ModelError(f"{where} has a negative dimension {list(tensor.dims)}")
         size = external.declared_bytes(tensor)
         if size is not None and size > limits.max_tensor_bytes:
-            raise ModelError(f"{where} declares {shape_text(tensor.dims)} = {human_bytes(size)}, which exceeds "
-                             f"the budget of {human_bytes(limits.max_tensor_bytes)} per tensor; raise it with "
+            shape = shape_text(tensor.dims, product=True)
+            raise ModelError(f"{where} declares {shape} = {bytes_text(size)}, which exceeds "
+                             f"the budget of {bytes_text(limits.max_tensor_bytes)} per tensor; raise it with "
                              "--max-tensor-size if that is intended")
         if dense:
             continue
@@ -114,10 +116,6 @@ def _tensors(found: list[tuple[onnx.TensorProto, str, bool]], folder: Path | Non
         elif tensor.raw_data and size is not None and len(tensor.raw_data) != size:
             raise ModelError(f"{where} holds {len(tensor.raw_data)} bytes where its shape needs {size}")
     return inlined
-
-
-def shape_text(dims) -> str:
-    return "x".join(str(int(d)) for d in dims) or "scalar"
 
 
 def inferred_budget(proto: onnx.ModelProto, limits: Limits) -> None:
@@ -137,6 +135,7 @@ def inferred_budget(proto: onnx.ModelProto, limits: Limits) -> None:
         if size is not None and size > limits.max_tensor_bytes:
             node = producer.get(value.name)
             origin = f" (from {node.op_type} node {node.name or node.output[0]!r})" if node is not None else ""
-            raise ModelError(f"tensor {value.name!r}{origin} would be {shape_text(d.dim_value for d in dims)} = "
-                             f"{human_bytes(size)}, which exceeds the budget of {human_bytes(limits.max_tensor_bytes)}"
+            shape = shape_text([d.dim_value for d in dims], product=True)
+            raise ModelError(f"tensor {value.name!r}{origin} would be {shape} = "
+                             f"{bytes_text(size)}, which exceeds the budget of {bytes_text(limits.max_tensor_bytes)}"
                              " per tensor; raise it with --max-tensor-size if that is intended")

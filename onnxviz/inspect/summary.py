@@ -13,6 +13,7 @@ import onnx
 from onnx import helper
 
 from ..model import Model
+from ..text import count_text, shape_text
 from .receptive import Field, receptive_fields
 
 FLOATS = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE}
@@ -85,17 +86,6 @@ def totals(model: Model) -> tuple[int, int]:
     return params, sum(row.flops for row in summarize(model))
 
 
-def human(n: float) -> str:
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.2f}{unit}"
-    return f"{n:g}"
-
-
-def shape_text(shape: tuple) -> str:
-    return "[" + ", ".join(str(d) for d in shape) + "]" if shape else "?"
-
-
 def facts(model: Model, with_torch: bool = True) -> list[tuple[str, str]]:
     """What `onnxviz info` and the HTML report say about a model: (key, value) rows."""
     from ..errors import OnnxvizError
@@ -122,7 +112,7 @@ def facts(model: Model, with_torch: bool = True) -> list[tuple[str, str]]:
     if model.nonfinite_weights:
         rows.append(("weights", f"NaN or Inf in {', '.join(model.nonfinite_weights[:5])}"))
     params, flops = totals(model)
-    rows.append(("size", f"{human(params)} parameters, {human(flops)} FLOPs per image (Conv + Gemm/MatMul)"))
+    rows.append(("size", f"{count_text(params)} parameters, {count_text(flops)} FLOPs per image (Conv + Gemm/MatMul)"))
     if not with_torch:
         rows.append(("torch", "not checked (--no-torch)"))
         return rows
