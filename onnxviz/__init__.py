@@ -102,7 +102,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         OptionError,
         TargetError,
     )
-    from .evaluation import compare, evaluate
+    from .evaluation import compare, evaluate  # type: ignore[no-redef]  # mypy also sees the submodule evaluation.compare
     from .explainer import Explainer
     from .explanation import Explanation
     from .guard import Limits

@@ -3,6 +3,7 @@ Ctrl-C in the first second is an exit status of 1 with one line, not a traceback
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 from . import interrupts
@@ -12,9 +13,7 @@ def main() -> None:
     interrupts.install()
     code = 1
     try:
-        from .cli import run
-
-        code = run()
+        code = importlib.import_module("onnxviz.cli").run()  # deferred: the handlers above are in place first
     except KeyboardInterrupt:
         sys.stderr.write("\nAborted!\n")
     finally:

@@ -18,6 +18,7 @@ from .model import Model
 from .options import describe
 from .preprocess import Preprocessing
 from .reading import ImageSource, load_image, read_batch
+from .targets.spec import TargetSpec
 
 __all__ = ["explain", "load_image", "plugins", "read_batch"]
 
@@ -45,7 +46,7 @@ def plugins(name: str | None = None) -> list[dict[str, Any]]:
 
 
 def explain(model: Model | str | os.PathLike, x: np.ndarray | ImageSource | Sequence[ImageSource],
-            method: str | type[Method] | Method = "saliency", /, target=None, layer: str | None = None, *,
+            method: str | type[Method] | Method = "saliency", /, target: TargetSpec = None, layer: str | None = None, *,
             batch_size: int = 32, seed: int = 0, progress: bool = True,
             preprocessing: Preprocessing | None = None, gradient: str | Estimator = "auto",
             image_sizes: Sequence[tuple[int, int]] | None = None, **options: Any) -> Explanation:

@@ -15,7 +15,7 @@ NAMED = ("mean", "blur", "uniform")
 
 
 def make_baseline(spec: float | str | np.ndarray, x: np.ndarray, layout: Layout | str,
-                  rng_for: Callable[[np.ndarray], np.random.Generator], blur_sigma: float = 10.0,
+                  rng_for: Callable[[np.ndarray], np.random.Generator] | None, blur_sigma: float = 10.0,
                   load: Callable[[str], np.ndarray] | None = None) -> np.ndarray:
     """A baseline shaped like `x`: a constant, "mean" (each image's per-channel mean), "blur" (each image
     Gaussian-blurred with `blur_sigma` pixels), "uniform" (noise between each image's min and max, drawn
@@ -35,6 +35,8 @@ def make_baseline(spec: float | str | np.ndarray, x: np.ndarray, layout: Layout 
     if spec == "uniform":
         low = x.min(axis=tuple(range(1, x.ndim)), keepdims=True)
         high = x.max(axis=tuple(range(1, x.ndim)), keepdims=True)
+        if rng_for is None:
+            raise OptionError("a uniform baseline needs a random generator per image")
         noise = np.stack([rng_for(img).random(img.shape) for img in x])
         return (low + (high - low) * noise).astype(x.dtype)
     if spec == "blur":

@@ -6,6 +6,7 @@ the gradient source) and never changed afterwards; `for_samples` makes a new one
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +21,7 @@ from .model import Model
 from .reading import load_image
 from .runner import Progress, Runner
 from .targets import ClassScore, Score, Target
+from .targets.scores import Tensor
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class Context:
     scorer: Score | None = None  # the resolved target (default: the class score of `target`, `targets`, `masks`)
     runner: Runner = field(init=False, repr=False)  # chunking, per-sample seeds, progress, estimates: shared
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "targets", np.asarray(self.targets, dtype=np.int64))
         if self.scorer is None:
             tensor, softmax = self.model.score_tensor(self.target)
@@ -75,7 +77,7 @@ class Context:
         image, not on its position in the batch (so a batch equals its samples run one by one)."""
         return self.runner.rng(sample)
 
-    def _run(self, fn, arrays: tuple[np.ndarray, ...], on_chunk: Progress = None,
+    def _run(self, fn: Callable[..., list[np.ndarray]], arrays: tuple[np.ndarray, ...], on_chunk: Progress = None,
              names: tuple[str, ...] | None = None) -> list[np.ndarray]:
         return self.runner.chunked(fn, arrays, on_chunk, names)
 
@@ -87,7 +89,7 @@ class Context:
                               "copies (e.g. [i] * len(batch))")
         return np.arange(len(xb))
 
-    def _pick(self, outs, rows: np.ndarray):
+    def _pick(self, outs: Sequence[Tensor], rows: np.ndarray) -> Tensor:
         return self.score_fn(outs, rows)
 
     # -- forward (onnxruntime) --------------------------------------------------------------------------
@@ -131,9 +133,17 @@ class Context:
         """Target scores of `xb`, the batch this context explains: the engine's clean forward, not a new one."""
         return self.clean_scores if self.clean_scores is not None else self.score(xb)
 
+    def _layer_name(self, layer: str | None, primitive: str) -> str:
+        if layer is not None:
+            return layer
+        if self.layer is None:
+            raise MethodError(f"ctx.{primitive} needs a layer: pass one by name, or declare needs_layer = True on the "
+                              "method so the engine resolves --layer (default: the last spatial layer)")
+        return self.layer.name
+
     def activations(self, xb: np.ndarray, layer: str | None = None) -> np.ndarray:
         """The layer's tensor (default: ctx.layer) for a batch."""
-        return self.outputs(xb, (layer or self.layer.name,))[0]
+        return self.outputs(xb, (self._layer_name(layer, "activations"),))[0]
 
     def score_from(self, layer: str, acts: np.ndarray, xb: np.ndarray, on_chunk: Progress = None) -> np.ndarray:
         """Target score per row when the network runs on from `layer` fed with `acts` (a cached subgraph;
@@ -147,7 +157,7 @@ class Context:
 
     # -- gradients (torch) ------------------------------------------------------------------------------
     def grad(self, xb: np.ndarray, wrt: str = "input", with_activations: bool = False, relu: str = "standard",
-             on_chunk: Progress = None):
+             on_chunk: Progress = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """d(target score)/d(input), or d/d(layer tensor) when `wrt` names a layer.
 
         relu: "standard", "guided" (guided backprop: only positive gradients through positive inputs) or
@@ -177,19 +187,21 @@ class Context:
             acts, grads = self._run(chunk, (xb, rows), on_chunk)
         return (acts, grads) if with_activations else grads
 
-    def _estimated_grad(self, xb, wrt, with_activations, relu, on_chunk):
+    def _estimated_grad(self, xb: np.ndarray, wrt: str, with_activations: bool, relu: str,
+                        on_chunk: Progress) -> np.ndarray:
         if wrt != "input" or relu != "standard" or with_activations:
             raise MethodError("estimated gradients cover the input gradient only; this method needs layer "
                               "gradients or modified ReLUs, which need the torch backend")
         self._rows(xb, "grad")
         self.backends_used.add("onnxruntime (estimated gradient)")
+        assert self.estimator is not None  # grad() comes here only when gradients are estimated
         return self.runner.estimated_gradients(xb, lambda i, batch: self.for_samples([i] * len(batch)).score(batch),
                                                self.estimator, on_chunk)
 
     # -- graph facts ------------------------------------------------------------------------------------
     def linear_head(self, layer: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(W, b) of a global-average-pooling + linear head after `layer`: logits = W @ mean_hw(A) + b."""
-        return gap_linear_head(self.model, layer or self.layer.name, self.score_tensor)
+        return gap_linear_head(self.model, self._layer_name(layer, "linear_head"), self.score_tensor)
 
     # -- progress ---------------------------------------------------------------------------------------
     def progress(self, total: int, desc: str) -> tqdm:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from .bundled import data_path, demo_images, demo_model_path, torch_available
 from .explainer import Explainer
@@ -13,7 +14,7 @@ from .viz.report import write_run
 
 __all__ = ["data_path", "demo_images", "demo_model_path", "run_demo", "torch_available"]
 
-DEMO_OPTIONS = {"occlusion": {"window": (6,), "stride": (2,)}}
+DEMO_OPTIONS: dict[str, dict[str, Any]] = {"occlusion": {"window": (6,), "stride": (2,)}}
 
 
 def run_demo(out: str | Path, progress: bool = True) -> tuple[list[Path], list[str]]:

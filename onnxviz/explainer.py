@@ -25,9 +25,10 @@ from .options import as_dict
 from .preprocess import Preprocessing
 from .reading import ImageSource, read_batch
 from .targets import parse_targets, region_boxes
+from .targets.spec import TargetSpec
 
 
-def check_run_options(batch_size, seed, layer) -> None:
+def check_run_options(batch_size: object, seed: object, layer: object) -> None:
     for name, value, low in (("batch_size", batch_size, 1), ("seed", seed, 0)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise OptionError(f"{name} must be a whole number of at least {low}, not {value!r}")
@@ -108,7 +109,7 @@ class Explainer:
         at = f" at {self.layer.name}" if self.layer else ""
         return f"Explainer({self.cls.name}{at} on {self.model.name}, {as_dict(self.options)})"
 
-    def explain(self, x: np.ndarray | ImageSource | Sequence[ImageSource], target=None, *,
+    def explain(self, x: np.ndarray | ImageSource | Sequence[ImageSource], target: TargetSpec = None, *,
                 image_sizes: Sequence[tuple[int, int]] | None = None,
                 preprocessing: Preprocessing | None = None) -> Explanation:
         """Explain `x` (a batch in the model's layout, or image paths / arrays). target: a class index, a list
@@ -122,9 +123,10 @@ class Explainer:
             x, image_sizes = read_batch(x, model, preprocessing)
         x = model_batch(x, model)
         ctx, clean, predictions, photos = self._context(x, target, image_sizes)
+        scores = ctx.explained_scores(x)  # the clean forward's, already computed
         prep_time = time.perf_counter() - start
         out = _validate_output(self.method.explain(ctx, x, self.options), cls, x)
-        attributions, notes = numeric_warnings(out.attributions, ctx.clean_scores)
+        attributions, notes = numeric_warnings(out.attributions, scores)
         for note in notes:
             warnings.warn(f"onnxviz: {cls.name}: {note}", NumericWarning, stacklevel=2)
         if notes:
@@ -136,7 +138,7 @@ class Explainer:
         self._extras(out.extras, ctx, clean, photos, len(x))
         return Explanation(
             attributions=attributions, method=cls.name, kind=cls.output, inputs=x, targets=ctx.targets,
-            scores=ctx.clean_scores, predictions=predictions, target=str(ctx.target), options=as_dict(self.options),
+            scores=scores, predictions=predictions, target=str(ctx.target), options=as_dict(self.options),
             layer=self.layer.name if self.layer else None, backend="+".join(sorted(ctx.backends_used)) or "none",
             model_name=model.name, model_hash=model.hash,
             preprocessing=asdict(preprocessing or model.preprocessing),
@@ -144,10 +146,11 @@ class Explainer:
             raw=raw, extras=out.extras,
         )
 
-    def _context(self, x: np.ndarray, target, image_sizes):
+    def _context(self, x: np.ndarray, target: TargetSpec, image_sizes: Sequence[tuple[int, int]] | None
+                 ) -> tuple[Context, np.ndarray, np.ndarray, list[tuple[int, int]] | None]:
         """The complete Context: the clean forward, targets resolved on it (top1, regions), clean scores."""
         spec, indices = parse_targets(target, len(x))
-        photos = [tuple(int(v) for v in hw) for hw in image_sizes] if image_sizes is not None else None
+        photos = [(int(hw[0]), int(hw[1])) for hw in image_sizes] if image_sizes is not None else None
         if photos is not None and len(photos) != len(x):
             raise TargetError(f"{len(photos)} image sizes given for {len(x)} images")
         found = targets.resolve(self.model, spec, x, indices, photos, self.batch_size)
@@ -157,7 +160,8 @@ class Explainer:
                       estimator=self.estimator, backends_used={"onnxruntime"}, scorer=score)  # + the clean forward
         return ctx, found.clean, found.predictions, photos
 
-    def _extras(self, extras: dict, ctx: Context, clean: np.ndarray, photos, n: int) -> None:
+    def _extras(self, extras: dict, ctx: Context, clean: np.ndarray, photos: list[tuple[int, int]] | None,
+                n: int) -> None:
         """What the engine adds to every result: parity, display hints, the region drawn, the gradient source."""
         model = self.model
         if model.parity is not None and "torch" in ctx.backends_used:

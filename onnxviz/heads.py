@@ -83,8 +83,8 @@ def gap_linear_head(model: Model, layer: str, score_tensor: str) -> tuple[np.nda
         weight = weight if _attr(node, "transB", 0) else weight.T
         bias = const(node.input[2]) * _attr(node, "beta", 1.0) if len(node.input) > 2 and node.input[2] else 0.0
         out = node.output[0]
-    elif node.op_type == "MatMul" and node.input[0] == tensor and const(node.input[1]) is not None:
-        weight, bias, out = const(node.input[1]).T, 0.0, node.output[0]
+    elif node.op_type == "MatMul" and node.input[0] == tensor and (matrix := const(node.input[1])) is not None:
+        weight, bias, out = matrix.T, 0.0, node.output[0]
         follower = consumers.get(out, [])
         if len(follower) == 1 and follower[0].op_type == "Add":
             other = [i for i in follower[0].input if i != out]

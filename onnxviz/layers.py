@@ -73,7 +73,7 @@ def default_cam_layer(table: list[Layer]) -> Layer | None:
     """The last layer whose output is 4-D with H and W > 1: the input of the classifier head."""
     def is_spatial(layer: Layer) -> bool:
         hw = layer.spatial
-        return bool(hw) and all((isinstance(d, int) and d > 1) or isinstance(d, str) for d in hw)
+        return hw is not None and bool(hw) and all((isinstance(d, int) and d > 1) or isinstance(d, str) for d in hw)
 
     candidates = [layer for layer in table if is_spatial(layer)]
     return candidates[-1] if candidates else None

@@ -5,10 +5,13 @@ name. A layout with a new arrangement (tokens, say) is one more subclass here.""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .errors import OptionError
+
+Array = Any  # a numpy array or a torch tensor: the layout methods take either
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,7 @@ class Layout:
         """(H, W) of a batch shape (entries may be symbolic strings)."""
         return tuple(shape[a] for a in self.spatial_axes)
 
-    def channels(self, shape: tuple):
+    def channels(self, shape: tuple) -> Any:
         return shape[self.channel_axis] if len(shape) > self.channel_axis else None
 
     def window(self, rows: slice, cols: slice) -> tuple[slice, ...]:
@@ -42,22 +45,22 @@ class Layout:
         """(N, H, W) maps with a unit channel axis where this layout has it (to scale a batch)."""
         return np.expand_dims(maps, self.channel_axis)
 
-    def to_channels_last(self, x):
+    def to_channels_last(self, x: Array) -> Array:
         """(N, ..., C) with spatial axes in order: numpy arrays and torch tensors alike."""
         return x if self.channel_axis == x.ndim - 1 else _permute(x, (0, 2, 3, 1))
 
-    def from_channels_last(self, x):
+    def from_channels_last(self, x: Array) -> Array:
         return x if self.channel_axis == x.ndim - 1 else _permute(x, (0, 3, 1, 2))
 
-    def to_channels_first(self, x):
+    def to_channels_first(self, x: Array) -> Array:
         """(N, C, H, W) of a batch in this layout."""
         return x if self.channel_axis == 1 else _permute(x, (0, 3, 1, 2))
 
-    def from_channels_first(self, x):
+    def from_channels_first(self, x: Array) -> Array:
         return x if self.channel_axis == 1 else _permute(x, (0, 2, 3, 1))
 
 
-def _permute(x, axes: tuple[int, ...]):
+def _permute(x: Array, axes: tuple[int, ...]) -> Array:
     return x.transpose(*axes) if isinstance(x, np.ndarray) else x.permute(*axes)
 
 

@@ -13,7 +13,9 @@ import numpy as np
 import onnx
 
 from . import preprocess
+from .backends.batching import run_batched
 from .backends.ort import OrtBackend
+from .backends.torch import TorchBackend
 from .errors import ConversionError, ModelError, OnnxvizError, OptionError, TargetError, first_line
 from .guard import Limits, open_model
 from .layers import Layer, default_cam_layer, dims, layer_table, resolve_layer
@@ -339,8 +341,6 @@ class Model:
     # -- backends ---------------------------------------------------------------------------------------
     def run(self, x: np.ndarray, names: tuple[str, ...], batch_size: int = 32) -> list[np.ndarray]:
         """Tensors `names` for a batch of any size through onnxruntime, in chunks (a fixed batch respected)."""
-        from .backends.batching import run_batched
-
         names = tuple(names)
         return run_batched(lambda xb: self.ort.run(xb, names), (x,), batch_size, self.input.fixed_batch, names=names)
 
@@ -351,8 +351,6 @@ class Model:
     @cached_property
     def torch(self):
         """The onnx2torch conversion, checked against onnxruntime on a probe input (see `parity`)."""
-        from .backends.torch import TorchBackend
-
         try:
             backend = TorchBackend(self.proto, self.device, self.limits)
         except ConversionError as exc:

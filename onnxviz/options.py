@@ -102,7 +102,7 @@ def describe(options_cls: type) -> list[tuple[str, str, Any, str]]:
     hints = typing.get_type_hints(options_cls, include_extras=False)
     rows = []
     for f in dataclasses.fields(options_cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[operator]
         rows.append((f.name, _describe(hints[f.name]), default, f.metadata.get("help", "")))
     return rows
 

@@ -15,9 +15,9 @@ from .estimate import Estimator
 from .method import Method
 from .model import Model
 from .options import build
-from .plugin import PLURAL
+from .plugin import PLURAL, Plugin
 
-P = TypeVar("P")
+P = TypeVar("P", bound=Plugin)
 
 
 def plugin(method: str | type | object, kind: type[P]) -> tuple[type[P], P]:
@@ -38,7 +38,7 @@ def plugin(method: str | type | object, kind: type[P]) -> tuple[type[P], P]:
     return cls, (method if isinstance(method, cls) else cls())
 
 
-def options(cls: type, values: dict[str, Any] | None) -> Any:
+def options(cls: type[Plugin], values: dict[str, Any] | None) -> Any:
     """The plugin's typed Options from user values (unknown keys and bad values are OptionErrors)."""
     return build(cls.Options, values or {}, cls.name)
 
@@ -55,7 +55,7 @@ def check_input(model: Model, cls: type[Method]) -> None:
                           "through an integer input. Use a forward-only method (occlusion, rise, finite_difference)")
 
 
-def gradient_source(model: Model, cls: type, gradient: str | Estimator) -> Estimator | None:
+def gradient_source(model: Model, cls: type[Plugin], gradient: str | Estimator) -> Estimator | None:
     """None for exact (torch) gradients, or the estimator: asked for ("estimate" or an Estimator), or the fallback
     of "auto" when torch cannot run the graph (a warning says so). "exact" insists on torch."""
     if gradient not in ("auto", "exact", "estimate") and not isinstance(gradient, Estimator):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,7 +78,8 @@ class Robustness:
                 continue
             top = max(r[1] for r in mine) or 1.0
             for column, thickness in ((2, 2), (3, 1)):
-                points = np.array([[x0 + r[1] / top * (x1 - x0), y0 - r[column] * (y0 - y1)] for r in mine], np.int32)
+                points = np.array([[x0 + r[1] / top * (x1 - x0), y0 - float(r[column]) * (y0 - y1)] for r in mine],
+                                  np.int32)
                 cv2.polylines(canvas, [points], False, color[::-1], thickness, cv2.LINE_AA)
             cv2.putText(canvas, noise, (x1 + 15, y1 + 20 + 22 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color[::-1], 1)
         cv2.putText(canvas, "thick: confidence", (x1 + 15, y1 + 130), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (30, 30, 30), 1)
@@ -90,7 +92,7 @@ class Robustness:
                 write_bytes_atomic(out / "robustness.png", encode_png(self.plot()))]
 
 
-def noise_robustness(model: Model, images: list[str | Path], labels: list[int] | None = None, levels: int = 11,
+def noise_robustness(model: Model, images: Sequence[str | Path], labels: list[int] | None = None, levels: int = 11,
                      target: int | None = None, seed: int = 0, batch_size: int = 32) -> Robustness:
     """Mean softmax confidence in the target (default: each image's clean top-1) and top-1 accuracy (against
     `labels`, else agreement with the clean prediction) for each noise and level."""

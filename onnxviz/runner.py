@@ -4,6 +4,7 @@ what its samples draw one by one), progress bars that appear only for long work,
 
 from __future__ import annotations
 
+import functools
 import sys
 import zlib
 from collections.abc import Callable
@@ -48,7 +49,7 @@ class Runner:
         grads = np.empty(samples.shape, np.float32)
         for i, sample in enumerate(samples):
             rng = rng_of(i) if rng_of is not None else self.rng(sample)
-            grads[i] = estimate_gradient(sample, lambda batch, i=i: score(i, batch), estimator, rng)
+            grads[i] = estimate_gradient(sample, functools.partial(score, i), estimator, rng)
             if on_each:
                 on_each(1)
         return grads

@@ -13,8 +13,8 @@ def superpixels(image: np.ndarray, n_segments: int, compactness: float = 10.0, i
     h, w = image.shape[:2]
     step = max(1.0, np.sqrt(h * w / max(1, n_segments)))
     ys, xs = np.mgrid[step / 2 : h : step, step / 2 : w : step]
-    centers_yx = np.stack([ys.ravel(), xs.ravel()], axis=1)
-    pixels_yx = np.stack(np.mgrid[:h, :w], axis=-1).reshape(-1, 2).astype(np.float64)
+    centers_yx = np.column_stack([ys.ravel(), xs.ravel()])
+    pixels_yx = np.stack(list(np.mgrid[:h, :w]), axis=-1).reshape(-1, 2).astype(np.float64)
     colors = image.reshape(-1, image.shape[-1]).astype(np.float64)
     scale = colors.std() or 1.0
     centers_c = colors[(centers_yx[:, 0].astype(int) * w + centers_yx[:, 1].astype(int))]

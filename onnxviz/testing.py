@@ -16,7 +16,9 @@ from . import registry
 from .attacks import Attack
 from .attacks.run import attack
 from .bundled import demo_images, demo_model_path
+from .errors import MethodError
 from .explainer import Explainer
+from .method import Method
 from .model import Model, load
 from .plugin import Plugin
 from .reading import load_image
@@ -39,6 +41,8 @@ def check_method(method: str | type[Plugin], /, model: Model | None = None, x: n
         return check_attack(cls, model, images, atol, **options)
     if issubclass(cls, Synthesis):
         return check_synthesis(cls, model, demo_images()[:2], **options)
+    if not issubclass(cls, Method):
+        raise MethodError(f"{cls.name} is a {cls.kind or 'plugin'} of no kind the contract kit knows")
     x = load_image(demo_images()[:3], model) if x is None else x
     explainer = Explainer(model, cls, layer=layer, seed=0, progress=False, **options)
 
@@ -98,6 +102,8 @@ def check_synthesis(method: str | type[Synthesis], /, model: Model, images, obje
     history each, the same twice with one seed. Steps are cut to 3 unless given. The capabilities the class
     declares (needs_images, needs_style, takes_objective) decide what it is handed."""
     cls = registry.get(method) if isinstance(method, str) else method
+    if not issubclass(cls, Synthesis):
+        raise MethodError(f"{cls.name} is not a synthesis method")
     if "steps" in {f.name for f in fields(cls.Options)}:
         options.setdefault("steps", 3)
     kwargs = {"images": images[: max(cls.needs_images, 1)]} if cls.needs_images else {}

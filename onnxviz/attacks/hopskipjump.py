@@ -88,7 +88,7 @@ class _Walk:
                 return None
             boundary = self.binary_search(start)
             for t in range(1, 10**9):
-                dist = np.linalg.norm(boundary - self.x)
+                dist = float(np.linalg.norm(boundary - self.x))
                 if dist == 0:
                     break
                 direction = self.gradient_direction(boundary, t, dist)
@@ -141,4 +141,4 @@ class _Walk:
         u = (probes[: len(signs)] - boundary) / delta
         centred = signs - signs.mean() if abs(signs.mean()) != 1 else signs
         grad = np.tensordot(centred, u, axes=1) / len(signs)
-        return grad / max(np.linalg.norm(grad), 1e-12)
+        return grad / max(float(np.linalg.norm(grad)), 1e-12)

@@ -93,7 +93,9 @@ class Oracle:
         """Whether each row's prediction left its label (untargeted) or reached its target."""
         rows = np.asarray(rows, np.int64)
         pred = z.argmax(axis=1)
-        return pred == self.targets[rows] if self.targeted else pred != self.labels[rows]
+        if self.targets is not None:
+            return pred == self.targets[rows]
+        return pred != self.labels[rows]
 
     def decide(self, imgs: np.ndarray, rows) -> np.ndarray:
         """Labels-only access for decision-based attacks: is each image adversarial? (counted)"""
@@ -136,6 +138,7 @@ class Oracle:
             same = [int(rows[k])] * len(batch)
             return self.objective(self.logits(np.clip(batch, 0, 1), same), same, loss)
 
+        assert self.estimator is not None  # set when gradients are estimated
         # seeded by the image under attack (not by the current step's copy of it)
         return self.runner.estimated_gradients(imgs, j, self.estimator, rng_of=lambda k: self.rng(int(rows[k])))
 

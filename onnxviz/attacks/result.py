@@ -13,6 +13,7 @@ import numpy as np
 
 from ..io import save_png, write_bytes_atomic
 from ..targets import softmax
+from ..viz.attack_figure import attack_figure
 
 
 @dataclass(frozen=True)
@@ -123,8 +124,6 @@ class AttackResult:
         return "\n".join(lines)
 
     def figure(self, scale: float | None = None) -> np.ndarray:
-        from ..viz.attack_figure import attack_figure
-
         return attack_figure(self, scale)
 
     def save(self, out: str | os.PathLike, scale: float | None = None) -> list[Path]:

@@ -225,7 +225,7 @@ def _fill_clip_bounds(node: onnx.NodeProto, graph: onnx.GraphProto, inits: dict)
     if len(given) == 2 or any(i not in inits for i in given):
         return
     dtype = numpy_helper.to_array(inits[given[0]]).dtype if given else np.dtype(np.float32)
-    info = np.finfo(dtype) if dtype.kind == "f" else np.iinfo(dtype)
+    info: np.finfo | np.iinfo = np.finfo(dtype) if dtype.kind == "f" else np.iinfo(dtype)  # type: ignore[arg-type]
     while len(node.input) < 3:
         node.input.append("")
     for k, extreme in ((1, info.min), (2, info.max)):

@@ -22,6 +22,7 @@ def _init(job: Job) -> None:
 
 
 def _run(chunk: list[Item]):
+    assert _WORKER is not None  # _start ran in this worker process
     return _WORKER.run(chunk)
 
 

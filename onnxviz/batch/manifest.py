@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TextIO
 
 from ..errors import OutputError, first_line
 
@@ -18,7 +19,7 @@ JOURNAL = "manifest.jsonl"
 class Journal:
     def __init__(self, out: Path):
         self.path = out / JOURNAL
-        self._file = None
+        self._file: TextIO | None = None
 
     def read(self) -> list[dict]:
         """Complete rows written so far (a line torn by a crash is ignored)."""
@@ -37,9 +38,10 @@ class Journal:
             if self._file is None:
                 self._repair()
                 self._file = self.path.open("a", encoding="utf-8")
-            self._file.write("".join(json.dumps({c: r.get(c) for c in COLUMNS}) + "\n" for r in rows))
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            file = self._file
+            file.write("".join(json.dumps({c: r.get(c) for c in COLUMNS}) + "\n" for r in rows))
+            file.flush()
+            os.fsync(file.fileno())
         except OSError as exc:
             raise OutputError(f"cannot write the manifest {self.path}: {exc.strerror or exc}; the rows written "
                               "before are kept: free some space and rerun the same command to resume") from None

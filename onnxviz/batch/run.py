@@ -19,7 +19,10 @@ from ..method import Method
 from ..preprocess import Request
 from ..staging import remove_leftovers
 from . import manifest
+from .local import run_local
+from .ray_engine import run_ray
 from .source import Item, items
+from .summary import write_summary
 from .work import Job, Worker, cores
 
 ENGINES = ("local", "ray")
@@ -132,19 +135,13 @@ def _run(job: Job, source, out: Path, engine: str, workers: int, retry_failed: b
         result.seconds = time.perf_counter() - start
         result.rows = list(previous.values())
         result.manifest = manifest.finalize(out, result.rows)
-        from .summary import write_summary
-
         write_summary(out, result)
     return result
 
 
 def _engine(engine: str, first: Worker, chunks, workers: int, ray_address: str | None):
     if engine == "ray":
-        from .ray_engine import run_ray
-
         return run_ray(first.job, chunks, workers, ray_address)
-    from .local import run_local
-
     return run_local(first, chunks, workers)
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -14,8 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import registry
+from ..backends import ort
 from ..errors import OnnxvizError
 from ..explainer import Explainer
+from ..guard import Limits
 from ..io import encode_png, safe_filename
 from ..model import load
 from ..preprocess import Request
@@ -37,7 +41,7 @@ class Job:
     seed: int = 0
     save: frozenset[str] = frozenset({"npz"})
     device: str = "cpu"
-    limits: object = None
+    limits: Limits | None = None
     threads: int = 0  # per worker: onnxruntime and torch threads (0: their defaults)
     preprocessing: Request = field(default_factory=Request)  # over the model's own
 
@@ -52,12 +56,7 @@ class Job:
 
 def share_cores(threads: int) -> None:
     """In a worker process: onnxruntime sessions from now on, and torch (now or at import), use `threads`."""
-    import os
-    import sys
-
-    from ..backends.ort import set_threads
-
-    set_threads(threads)
+    ort.set_threads(threads)
     os.environ["OMP_NUM_THREADS"] = str(threads)  # read by torch at import
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
@@ -66,11 +65,6 @@ def share_cores(threads: int) -> None:
 @contextmanager
 def cores(threads: int):
     """share_cores for the duration of an in-process run, then the caller's settings back."""
-    import os
-    import sys
-
-    from ..backends import ort
-
     if not threads:
         yield
         return
@@ -139,7 +133,7 @@ class Worker:
         if self.job.target != "label":
             return self.job.target
         try:
-            return [int(item.label) for item in items]
+            return [int(str(item.label)) for item in items]
         except (TypeError, ValueError):
             bad = next(item.label for item in items if not str(item.label).lstrip("-").isdigit())
             raise OnnxvizError(f"--target label needs integer labels, and this item's label is {bad!r}") from None

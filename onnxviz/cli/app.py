@@ -7,6 +7,7 @@ import functools
 import importlib
 import sys
 import warnings
+from typing import IO, cast
 
 import click
 
@@ -63,13 +64,13 @@ class Group(click.Group):
             sys.exit(code)
         return code
 
-    def _status(self, *args, **extra) -> int:
+    def _status(self, args, prog_name, complete_var, **extra) -> int:
         try:
-            code = super().main(*args, standalone_mode=False, **extra)
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             interrupts.check()
             return code if isinstance(code, int) else 0
         except click.ClickException as exc:
-            exc.show(file=_Printable())
+            exc.show(file=cast(IO[str], _Printable()))
             return exc.exit_code
         except (click.exceptions.Abort, KeyboardInterrupt, EOFError):
             echo("\nAborted!", err=True)

@@ -15,6 +15,7 @@ import numpy as np
 from ..api import explain, load_image
 from ..errors import OptionError
 from ..explanation import Explanation
+from ..inspect.summary import totals
 from ..io import read_image, save_png, write_bytes_atomic
 from ..model import Model, load
 from ..targets import Target, softmax
@@ -90,8 +91,6 @@ def compare(models: Sequence[Model | str | os.PathLike], images: Sequence[str | 
             progress: bool = True, **options: Any) -> Comparison:
     """Explain `images` (paths or RGB [0, 1] arrays) with every method on every model. The target defaults to
     the first model's prediction, so every model explains the same class."""
-    from ..inspect.summary import totals
-
     loaded = [m if isinstance(m, Model) else load(m) for m in models]
     if len(loaded) < 2:
         raise OptionError(f"compare needs at least two models, got {len(loaded)}")

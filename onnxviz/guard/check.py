@@ -77,8 +77,12 @@ def parse(data: bytes, name: str) -> onnx.ModelProto:
 def check_model(source: str | bytes, name: str, limits: Limits) -> tuple[str, bytes | None]:
     """(sha256 of the bytes read, the model's bytes when external data was inlined else None); `source` is an
     absolute path or the model's bytes, `name` what errors call it."""
-    path = Path(source) if isinstance(source, str) else None
-    data = read_file(path, limits, name) if path is not None else source
+    path: Path | None = None
+    if isinstance(source, str):
+        path = Path(source)
+        data = read_file(path, limits, name)
+    else:
+        data = source
     digest = hashlib.sha256(data).hexdigest()
     proto = parse(data, name)
     del data

@@ -11,6 +11,7 @@ import onnx
 from ..errors import ModelError
 from .check import PROTOBUF_LIMIT, check_model, parse, read_file
 from .limits import Limits
+from .worker import WORKER
 
 CHECK = "onnxviz.guard.check:check_model"
 
@@ -32,8 +33,6 @@ def open_model(source: str | os.PathLike | bytes | onnx.ModelProto, limits: Limi
             raise ModelError(f"model file not found: {path}")
     request = request if request is not None else data
     if limits.isolate and os.name == "posix":
-        from .worker import WORKER
-
         digest, inlined = WORKER.call(CHECK, (request, name, limits), timeout=limits.load_timeout,
                                       memory=limits.worker_memory_bytes, what=f"loading {name}")
     else:

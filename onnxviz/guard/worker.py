@@ -17,6 +17,7 @@ import tempfile
 import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import IO
 
 from ..errors import ModelError, OnnxvizError
 from .memory import lower_address_space
@@ -51,7 +52,7 @@ class Worker:
     def __init__(self) -> None:
         self._proc: subprocess.Popen | None = None
         self._conn: Connection | None = None
-        self._log = None
+        self._log: IO[bytes] | None = None
         self._memory: int | None = None
         self._lock = threading.Lock()
 
@@ -60,9 +61,11 @@ class Worker:
         with self._lock:
             if self._proc is None or self._proc.poll() is not None or memory != self._memory:
                 self._start(memory)
+            conn = self._conn
+            assert conn is not None  # _start set it
             try:
-                self._conn.send((task, args))
-                answered = self._conn.poll(timeout)
+                conn.send((task, args))
+                answered = conn.poll(timeout)
             except OSError:
                 answered = True  # the worker is gone: recv below says how
             except BaseException:  # Ctrl-C while it works: its late answer must not reach the next call
@@ -73,7 +76,7 @@ class Worker:
                 raise ModelError(f"{what} did not finish within {timeout:g} s (a hang in native code?); the loader "
                                  "process was stopped. If the model is just large, raise --load-timeout")
             try:
-                ok, value = self._conn.recv()
+                ok, value = conn.recv()
             except (EOFError, OSError):
                 raise ModelError(f"{what} crashed the loader process ({self._death()}); onnxviz itself is unharmed. "
                                  f"The file may be damaged or hostile.{self._log_tail()}") from None
@@ -108,6 +111,7 @@ class Worker:
                              f"{tail}")
 
     def _death(self) -> str:
+        assert self._proc is not None
         code = self._proc.wait()
         self._proc = None
         if code < 0:

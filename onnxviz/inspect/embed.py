@@ -76,7 +76,7 @@ def embed(model: Model, paths: list[Path], layer: str | None, method: str = "pca
 
 def _colour(k: int) -> tuple[int, int, int]:
     hue = int(k * 137.508) % 180  # golden-angle hues: neighbours differ
-    bgr = cv2.cvtColor(np.uint8([[[hue, 200, 220]]]), cv2.COLOR_HSV2BGR)[0, 0]
+    bgr = cv2.cvtColor(np.array([[[hue, 200, 220]]], np.uint8), cv2.COLOR_HSV2BGR)[0, 0]
     return int(bgr[2]), int(bgr[1]), int(bgr[0])
 
 

@@ -24,7 +24,7 @@ class Hit:
     image: int  # index into the folder's paths
     y: int
     x: int
-    patch: np.ndarray = field(repr=False, default=None)  # RGB [0, 1], the receptive field's box
+    patch: np.ndarray = field(repr=False)  # RGB [0, 1], the receptive field's box
 
 
 def crop(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:

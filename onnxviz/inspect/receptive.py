@@ -74,9 +74,10 @@ def receptive_fields(proto: onnx.ModelProto) -> dict[str, Field]:
             f = ins[0]
             kernel, strides, dilations, begin = _window(node, weight_shapes)
             grow = [d * (k - 1) for k, d in zip(kernel, dilations, strict=True)]
-            out = Field(tuple(f.size[a] + grow[a] * f.jump[a] for a in range(2)),
-                        tuple(f.jump[a] * strides[a] for a in range(2)),
-                        tuple(f.start[a] + (grow[a] / 2 - begin[a]) * f.jump[a] for a in range(2)))
+            out = Field((f.size[0] + grow[0] * f.jump[0], f.size[1] + grow[1] * f.jump[1]),
+                        (f.jump[0] * strides[0], f.jump[1] * strides[1]),
+                        (f.start[0] + (grow[0] / 2 - begin[0]) * f.jump[0],
+                         f.start[1] + (grow[1] / 2 - begin[1]) * f.jump[1]))
         else:  # element-wise, normalization, concatenation, transposes: the widest input decides
             out = max(ins, key=lambda f: f.size[0] * f.size[1])
         for name in node.output:

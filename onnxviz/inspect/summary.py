@@ -12,6 +12,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from ..errors import OnnxvizError
 from ..model import Model
 from ..text import count_text, shape_text
 from .receptive import Field, receptive_fields
@@ -88,8 +89,6 @@ def totals(model: Model) -> tuple[int, int]:
 
 def facts(model: Model, with_torch: bool = True) -> list[tuple[str, str]]:
     """What `onnxviz info` and the HTML report say about a model: (key, value) rows."""
-    from ..errors import OnnxvizError
-
     spec = model.input
     batch = f"fixed at {spec.fixed_batch} (larger batches are split)" if spec.fixed_batch else "dynamic"
     rows = [

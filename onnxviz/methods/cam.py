@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import LayerError
+from ..errors import LayerError, MethodError
 from ..method import Method, MethodOutput
 
 
@@ -22,6 +22,9 @@ class CamMethod(Method):
 
     def combine(self, ctx, x: np.ndarray, acts: np.ndarray, grads: np.ndarray | None) -> np.ndarray:
         """(N, H, W) map from NCHW activations (and gradients); the ReLU comes after."""
+        if grads is None:
+            raise MethodError(f"{self.name} weights channels by gradients: declare requires = 'gradients', or "
+                              "override combine() for a forward-only variant")
         return np.einsum("nc,nchw->nhw", self.channel_weights(acts, grads), acts)
 
     def explain(self, ctx, x: np.ndarray, opts) -> MethodOutput:

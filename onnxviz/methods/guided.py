@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..method import Method
+from .gradcam import GradCam
 
 
 class GuidedBackprop(Method):
@@ -53,8 +54,7 @@ class GuidedGradCam(Method):
     paper = "https://arxiv.org/abs/1610.02391"
 
     def explain(self, ctx, x: np.ndarray, opts) -> np.ndarray:
-        from .gradcam import GradCam
-
         cam = GradCam().explain(ctx, x, opts).raw
+        assert cam is not None  # Grad-CAM returns its layer-space map
         up = upsample_nearest(cam, *ctx.input_size(x))
         return ctx.grad(x, relu="guided") * ctx.over_channels(up)

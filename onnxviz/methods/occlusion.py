@@ -64,7 +64,7 @@ class Occlusion(Method):
                     batch = np.repeat(x[i : i + 1], len(block), axis=0)
                     for k, (r, c) in enumerate(block):
                         window = ctx.layout.window(slice(r, r + wh), slice(c, c + ww))
-                        batch[(k, *window)] = fill[(i, *window)]
+                        batch[k][window] = fill[i][window]
                     drops = clean[i] - ctx.for_samples([i] * len(block)).score(batch, on_chunk=bar.update)
                     for (r, c), drop in zip(block, drops, strict=True):
                         total[r : r + wh, c : c + ww] += drop

@@ -44,7 +44,8 @@ class SmoothGrad(Method):
 
     def explain(self, ctx, x: np.ndarray, opts: SmoothGradOptions) -> MethodOutput:
         base_cls = registry.get(opts.base)
-        if base_cls.requires != "gradients" or base_cls.output != "pixels" or base_cls is SmoothGrad:
+        if (not issubclass(base_cls, Method) or base_cls.requires != "gradients" or base_cls.output != "pixels"
+                or base_cls is SmoothGrad):
             raise OptionError(f"smoothgrad cannot wrap {opts.base}: it needs a pixel method that uses gradients")
         base, base_opts = base_cls(), build(base_cls.Options, {}, base_cls.name)
         total = np.zeros(x.shape, np.float64)

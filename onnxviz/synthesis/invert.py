@@ -41,6 +41,7 @@ class Invert(Synthesis):
 
     def synthesize(self, engine, request: Request, opts: InvertOptions) -> Synthesized:
         torch = import_torch()
+        assert request.layer is not None  # needs_layer: the runner resolved it
         layer = request.layer.name
         originals = torch.as_tensor(np.stack(request.images), device=engine.device).permute(0, 3, 1, 2)
         with torch.no_grad():

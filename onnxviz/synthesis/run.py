@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import registry, resolve
+from ..backends.torch import import_torch
 from ..errors import MethodError, OnnxvizError
 from ..model import Model, load
 from ..options import as_dict
@@ -46,7 +47,7 @@ def synthesize(model: Model | str | os.PathLike, method: str = "maximize", /,
     if len(pictures) < cls.needs_images:
         raise OnnxvizError(f"{cls.name} needs at least {cls.needs_images} image(s)")
     if objective is not None and not cls.takes_objective:
-        takers = [n for n in registry.names(Synthesis) if registry.get(n).takes_objective]
+        takers = [n for n in registry.names(Synthesis) if getattr(registry.get(n), "takes_objective", False)]
         raise OnnxvizError(f"{cls.name} takes no objective (these do: {', '.join(takers)})")
     style_img = None
     if style is not None:
@@ -61,8 +62,6 @@ def synthesize(model: Model | str | os.PathLike, method: str = "maximize", /,
 
 
 def torch_seed(seed: int) -> None:
-    from ..backends.torch import import_torch
-
     import_torch().manual_seed(seed)
 
 

@@ -4,7 +4,7 @@ them in order. Today's kinds: a class (logit or softmax probability) and a class
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -12,6 +12,9 @@ from ..errors import TargetError
 from .regions import region_masks
 from .scores import ClassScore, Score, pick
 from .spec import Target, check_range
+
+if TYPE_CHECKING:  # the model imports targets: a Target is part of what it resolves
+    from ..model import Model
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class TargetKind:
     def accepts(self, target: Target) -> bool:
         raise NotImplementedError
 
-    def resolve(self, model, target: Target, x: np.ndarray, indices: np.ndarray | None,
+    def resolve(self, model: Model, target: Target, x: np.ndarray, indices: np.ndarray | None,
                 photos: list[tuple[int, int]] | None, batch_size: int) -> Resolved:
         raise NotImplementedError
 
@@ -47,7 +50,8 @@ class ClassKind(TargetKind):
     def accepts(self, target: Target) -> bool:
         return True
 
-    def resolve(self, model, target, x, indices, photos, batch_size) -> Resolved:
+    def resolve(self, model: Model, target: Target, x: np.ndarray, indices: np.ndarray | None,
+                photos: list[tuple[int, int]] | None, batch_size: int) -> Resolved:
         tensor, softmax = model.score_tensor(target)
         clean = model.run(x, (tensor,), batch_size)[0]
         if clean.ndim < 2:
@@ -64,7 +68,7 @@ class ClassKind(TargetKind):
 KINDS: list[TargetKind] = [ClassKind()]  # asked in order; a new kind goes before the catch-all class kind
 
 
-def resolve(model, target: Target, x: np.ndarray, indices: np.ndarray | None,
+def resolve(model: Model, target: Target, x: np.ndarray, indices: np.ndarray | None,
             photos: list[tuple[int, int]] | None, batch_size: int) -> Resolved:
     """The first kind that accepts `target`, resolved on the clean batch `x`."""
     kind = next(k for k in KINDS if k.accepts(target))

@@ -3,9 +3,13 @@ The Context only ever calls a Score; a new target kind (a detection, an embeddin
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+Tensor = Any  # a numpy array or a torch tensor: scores are computed on either
 
 
 def softmax(out: np.ndarray, axis: int = 1) -> np.ndarray:
@@ -17,7 +21,7 @@ def softmax(out: np.ndarray, axis: int = 1) -> np.ndarray:
 _softmax = softmax  # `pick` takes a flag of the same name
 
 
-def pick(out, targets, softmax: bool, masks: np.ndarray | None = None):
+def pick(out: Tensor, targets: np.ndarray | Sequence[int], softmax: bool, masks: np.ndarray | None = None) -> Tensor:
     """Score per sample: out[n, targets[n]], summed over any spatial dims (weighted by `masks[n]` when
     given: a segmentation region). Works on numpy arrays and torch tensors."""
     if isinstance(out, np.ndarray):
@@ -45,7 +49,7 @@ class Score:
 
     tensors: tuple[str, ...]
 
-    def __call__(self, outputs, rows: np.ndarray):
+    def __call__(self, outputs: Sequence[Tensor], rows: np.ndarray) -> Tensor:
         raise NotImplementedError
 
     def rows(self, rows: np.ndarray) -> Score:
@@ -61,7 +65,7 @@ class ClassScore(Score):
     softmax: bool = False
     masks: np.ndarray | None = None
 
-    def __call__(self, outputs, rows: np.ndarray):
+    def __call__(self, outputs: Sequence[Tensor], rows: np.ndarray) -> Tensor:
         masks = None if self.masks is None else self.masks[rows]
         return pick(outputs[0], self.classes[rows], self.softmax, masks)
 

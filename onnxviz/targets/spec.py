@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -44,17 +46,22 @@ class Target:
         names = [p for p in prefix if p != "softmax"]
         if len(names) > 1:
             raise TargetError(f"bad target {spec!r}: expected [softmax:][OUTPUT:]INDEX")
+        index: int | str = last
         if last != "top1":
             try:
-                last = _index(int(last))
+                index = _index(int(last))
             except ValueError:
                 raise TargetError(f"bad target {spec!r}: {last!r} is neither a class index nor top1") from None
-        return cls(index=last, output=names[0] if names else None, softmax=softmax, region=region or None)
+        return cls(index=index, output=names[0] if names else None, softmax=softmax, region=region or None)
 
     def __str__(self) -> str:
         text = ":".join([*(["softmax"] if self.softmax else []), *([self.output] if self.output else []),
                          str(self.index)])
         return f"{text}@{self.region}" if self.region else text
+
+
+# what users may pass as a target: one spec, or one per image
+TargetSpec = int | str | Target | Sequence[int | str | Target] | np.ndarray | None
 
 
 def _index(value: int) -> int:
@@ -64,7 +71,7 @@ def _index(value: int) -> int:
     return value
 
 
-def parse_targets(spec, n: int) -> tuple[Target, np.ndarray | None]:
+def parse_targets(spec: TargetSpec, n: int) -> tuple[Target, np.ndarray | None]:
     """A spec for a batch of `n` -> (the Target, explicit per-sample indices or None for top1)."""
     if isinstance(spec, (list, tuple, np.ndarray)):
         if len(spec) != n:
@@ -76,13 +83,13 @@ def parse_targets(spec, n: int) -> tuple[Target, np.ndarray | None]:
         if any(p.index == "top1" for p in parsed):
             raise TargetError("per-image targets must be class indices")
         return base, np.array([p.index for p in parsed], dtype=np.int64)
-    target = Target.parse(spec)
+    target = Target.parse(cast("int | str | Target | None", spec))  # not a sequence: checked above
     if target.index == "top1":
         return target, None
     return target, np.full(n, target.index, dtype=np.int64)
 
 
-def check_range(indices, n_classes: int) -> None:
+def check_range(indices: Iterable[int] | np.ndarray, n_classes: int) -> None:
     """Every index (Python ints of any size, or an array) names one of `n_classes` classes."""
     bad = [int(i) for i in indices if not 0 <= int(i) < n_classes]
     if bad:

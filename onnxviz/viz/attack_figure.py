@@ -49,7 +49,8 @@ def attack_figure(result: AttackResult, scale: float | None = None) -> np.ndarra
         captions = [result.names[i] if i < len(result.names) else f"image {i}",
                     f"{result.method}: {verdict}", f"perturbation x{scale:.3g} (Linf {result.linf[i] * 255:.1f}/255)"]
         left = grid([[clean, adv, delta]], [captions], cell=CELL)
-        named = [[(result.class_name(c), p) for c, p in top[i]] for top in (before, after)]
-        rows.append(np.hstack([left, np.ones((len(left), 4, 3), np.float32), bars(*named, CELL + CAPTION)]))
+        named_before, named_after = ([(result.class_name(c), p) for c, p in top[i]] for top in (before, after))
+        rows.append(np.hstack([left, np.ones((len(left), 4, 3), np.float32),
+                               bars(named_before, named_after, CELL + CAPTION)]))
     pad = np.ones((4, rows[0].shape[1], 3), np.float32)
     return np.vstack([part for row in rows for part in (row, pad)][:-1])

@@ -3,7 +3,7 @@ batch-wide steps (inverting the preprocessing, normalizing the maps) run once pe
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,7 +28,7 @@ def is_signed(ex: Explanation, m: np.ndarray) -> bool:
 
 def images(ex: Explanation) -> np.ndarray:
     """The inputs as RGB float images in [0, 1] (preprocessing inverted)."""
-    pre = {k: tuple(v) if isinstance(v, list) else v for k, v in ex.preprocessing.items()}
+    pre: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in ex.preprocessing.items()}
     return Preprocessing(**pre).invert(ex.inputs)
 
 
@@ -41,7 +41,7 @@ def overlays(ex: Explanation, alpha: float = 0.5, percentile: float = 99.5,
     out = []
     for i in range(len(ex)) if rows is None else rows:
         picture = overlay(pictures[i], normalized[i], signed, alpha)
-        out.append(outline(picture, boxes[i], tuple(space)) if boxes else picture)
+        out.append(outline(picture, boxes[i], tuple(space)) if boxes and space else picture)
     return out
 
 
