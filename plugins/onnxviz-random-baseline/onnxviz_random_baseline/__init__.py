@@ -5,11 +5,9 @@ Adebayo et al. 2018, Sanity Checks for Saliency Maps, https://arxiv.org/abs/1810
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 
-from onnxviz import Method
+from onnxviz import Context, Method
 
 
 class RandomBaseline(Method):
@@ -20,10 +18,6 @@ class RandomBaseline(Method):
     requires = "forward"
     paper = "https://arxiv.org/abs/1810.03292"
 
-    def explain(self, ctx, x: np.ndarray, opts) -> np.ndarray:
-        maps = np.empty(x.shape, np.float32)
-        for i, sample in enumerate(x):
-            # seeded by the run's seed and the image itself, so a batch equals its samples run one by one
-            rng = np.random.default_rng([ctx.seed, zlib.crc32(np.ascontiguousarray(sample).tobytes())])
-            maps[i] = rng.standard_normal(sample.shape)
-        return maps
+    def explain(self, ctx: Context, x: np.ndarray, opts: object) -> np.ndarray:
+        # ctx.sample_rng(image) is seeded by --seed and the image itself: a batch equals its samples one by one
+        return np.stack([ctx.sample_rng(sample).standard_normal(sample.shape) for sample in x]).astype(np.float32)

@@ -14,7 +14,7 @@ def test_keeps_the_method_contract():
 
 
 def test_is_listed_with_its_distribution():
-    row = next(r for r in onnxviz.methods() if r["name"] == "random_baseline")
+    row = next(r for r in onnxviz.plugins() if r["name"] == "random_baseline")
     assert row["distribution"] == "onnxviz-random-baseline" and row["error"] is None
 
 
