@@ -69,3 +69,41 @@ def test_the_synthesis_example_raises_its_objective(run_block):
     assert result.images.shape == (1, 32, 32, 1) and result.captions == ["class 3"]
     assert result.history[0, -1] > result.history[0, 0] + 1.0
     check_method("signed_ascent", model)
+
+
+class _NaiveNoise(onnxviz.Method):
+    """What a first attempt from the README looks like: it scores noisy copies without for_samples."""
+
+    name = "naive_noise"
+
+    def explain(self, ctx, x, opts):
+        copies = np.repeat(x[:1], 5, axis=0)
+        ctx.score(copies)  # 5 rows for len(x) targets
+        return x
+
+
+class _NoLayer(onnxviz.Method):
+    name = "no_layer_activations"
+
+    def explain(self, ctx, x, opts):
+        ctx.activations(x)  # needs_layer is not declared: no layer was resolved
+        return x
+
+
+@pytest.mark.parametrize(("cls", "expected"), [(_NaiveNoise, "use ctx.for_samples(rows).score(batch)"),
+                                               (_NoLayer, "declare needs_layer = True")])
+def test_a_plugin_misusing_the_context_gets_one_clear_line(cls, expected, tmp_path):
+    from click.testing import CliRunner
+
+    from onnxviz.cli import cli
+
+    onnxviz.register(cls)
+    try:
+        model = onnxviz.load(demo_model_path())
+        with pytest.raises(onnxviz.MethodError, match=re.escape(expected)):
+            onnxviz.explain(model, demo_images()[:2], cls.name, progress=False)
+        result = CliRunner().invoke(cli, ["explain", str(demo_model_path()), str(demo_images()[0]), "-m", cls.name,
+                                          "--out", str(tmp_path / "out"), "-q"])
+        assert result.exit_code == 1 and "Traceback" not in result.output and expected in result.output
+    finally:
+        registry.unregister(cls.name)
