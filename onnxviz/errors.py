@@ -59,5 +59,10 @@ def suggest(name: str, choices: Iterable[str], n: int = 3) -> str:
     return f" Did you mean: {', '.join(close)}?" if close else ""
 
 
+class GuessWarning(UserWarning):
+    """onnxviz guessed how to feed the model (its preprocessing, its input size): said on every command that
+    reads images, in every page and result (extras["assumptions"]), with how to correct it."""
+
+
 class NumericWarning(UserWarning):
     """NaN / Inf or all-zero attributions, reported next to the result (extras["warnings"])."""

@@ -23,7 +23,7 @@ from .method import Method, MethodOutput
 from .model import Model, load
 from .options import as_dict
 from .preprocess import Preprocessing
-from .reading import ImageSource, read_batch
+from .reading import ImageSource, preprocessing_of, read_batch
 from .targets import parse_targets, region_boxes
 from .targets.spec import TargetSpec
 
@@ -121,6 +121,7 @@ class Explainer:
         model, cls = self.model, self.cls
         if not isinstance(x, np.ndarray):
             x, image_sizes = read_batch(x, model, preprocessing)
+        preprocessing = preprocessing or preprocessing_of(x)  # a batch from load_image remembers how it was read
         x = model_batch(x, model)
         ctx, clean, predictions, photos = self._context(x, target, image_sizes)
         scores = ctx.explained_scores(x)  # the clean forward's, already computed
@@ -136,6 +137,8 @@ class Explainer:
             raw = attributions if raw is None else raw
             attributions = np.stack([resize(m, *model.input_size) for m in attributions])
         self._extras(out.extras, ctx, clean, photos, len(x))
+        if preprocessing is None or preprocessing == model.preprocessing:
+            out.extras.setdefault("assumptions", model.assumptions())
         return Explanation(
             attributions=attributions, method=cls.name, kind=cls.output, inputs=x, targets=ctx.targets,
             scores=scores, predictions=predictions, target=str(ctx.target), options=as_dict(self.options),

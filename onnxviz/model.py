@@ -194,6 +194,7 @@ class Model:
         self.hash = hashlib.sha256(original.SerializeToString()).hexdigest()[:16]
         self.device = device
         self.parity_tolerance = parity_tolerance
+        self._size_given = False  # --size / a Preprocessing with a size (else the size is the graph's or metadata's)
         self.input = _input_spec(original, layout)
         self.opset = next((o.version for o in original.opset_import if o.domain in ("", "ai.onnx")), None)
         self.producer = f"{original.producer_name} {original.producer_version}".strip()
@@ -237,12 +238,35 @@ class Model:
     # -- inputs -----------------------------------------------------------------------------------------
     @property
     def input_size(self) -> tuple[int, int]:
-        """(height, width) the model takes; dynamic sizes fall back to the metadata or 224."""
+        """(height, width) the model takes; dynamic sizes come from --size / the metadata, else 224 (a guess)."""
+        fixed = self._fixed_size
+        if fixed is not None:
+            return fixed
+        return self.preprocessing.size or (DEFAULT_SIZE, DEFAULT_SIZE)
+
+    @property
+    def _fixed_size(self) -> tuple[int, int] | None:
         h, w = self.input.spatial if self.input.layout else (None, None)
-        hint = self.preprocessing.size
-        if not isinstance(h, int) or not isinstance(w, int):
-            return hint or (DEFAULT_SIZE, DEFAULT_SIZE)
-        return h, w
+        return (h, w) if isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0 else None
+
+    @property
+    def size_source(self) -> str:
+        """Where the input size comes from: "graph", "given", "metadata", or "default ..." (a guess)."""
+        if self._fixed_size is not None:
+            return "graph"
+        if self.preprocessing.size is not None:
+            return "given" if self._size_given else "metadata"
+        return f"default {DEFAULT_SIZE}x{DEFAULT_SIZE} (the graph leaves the size open: a guess)"
+
+    def assumptions(self) -> list[str]:
+        """What onnxviz guessed about how to feed this model, each with how to correct it; [] when nothing was."""
+        found = []
+        if self.input.layout and self.preprocessing_source.startswith("default"):
+            found.append(f"preprocessing: {self.preprocessing_source}; if the model was trained otherwise, pass "
+                         "--preprocess (imagenet, unit, symmetric, caffe) and/or --mean/--std")
+        if self.input.layout and self.size_source.startswith("default"):
+            found.append(f"input size: {self.size_source}; pass --size HxW with the size the model was trained at")
+        return found
 
     @property
     def preprocessing(self) -> preprocess.Preprocessing:
@@ -272,10 +296,25 @@ class Model:
         layout = self.input.layout or "NCHW"
         return preprocess.Preprocessing(**{**fields, "layout": layout, "channels": channels}), source
 
-    def use_preprocessing(self, pre: preprocess.Preprocessing | str | None = None, *, mean=None, std=None) -> None:
+    def use_request(self, request: preprocess.Request) -> None:
+        """What a command line asked for (--preprocess, --mean, --std, --size), over the model's own."""
+        self.use_preprocessing(request.preset, mean=request.mean, std=request.std, size=request.size)
+
+    def use_preprocessing(self, pre: preprocess.Preprocessing | str | None = None, *, mean=None, std=None,
+                          size: tuple[int, int] | None = None) -> None:
         """Read and show images with this preprocessing from now on: a Preprocessing, a preset name, and/or a
-        mean and std over the current one (the model's input layout and channels are kept)."""
+        mean and std over the current one (the model's input layout and channels are kept); `size` (height,
+        width) for a graph whose size is open (a fixed size cannot change)."""
+        if size is not None:
+            size = (int(size[0]), int(size[1]))
+            fixed = self._fixed_size
+            if fixed is not None and fixed != size:
+                raise OptionError(f"the model's input is fixed at {fixed[0]}x{fixed[1]}; --size {size[0]}x{size[1]} "
+                                  "cannot change it (drop --size)")
+            self._size_given = True
         if pre is None and mean is None and std is None:
+            if size is not None:
+                self._preprocessing = (self.preprocessing.with_(size=size), self.preprocessing_source)
             return
         base = self.preprocessing
         if isinstance(pre, str):
@@ -285,7 +324,10 @@ class Model:
         elif pre is not None:
             raise OptionError("preprocessing must be a Preprocessing or a preset name "
                               f"({', '.join(preprocess.PRESETS)}), not {type(pre).__name__}")
-        base = base.with_(mean=mean, std=std, layout=self.input.layout or "NCHW", channels=self.input.channels or 3)
+        if isinstance(pre, preprocess.Preprocessing) and pre.size is not None:
+            self._size_given = True
+        base = base.with_(mean=mean, std=std, layout=self.input.layout or "NCHW", channels=self.input.channels or 3,
+                          size=size)
         self._preprocessing = (base, "given")
 
     def probe_input(self, n: int | None = None, seed: int = 0) -> np.ndarray:

@@ -137,9 +137,10 @@ class Request:
     preset: str | None = None
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    size: tuple[int, int] | None = None
 
     @classmethod
-    def parse(cls, preset: str | None, mean: str | None, std: str | None) -> Request:
+    def parse(cls, preset: str | None, mean: str | None, std: str | None, size: str | None = None) -> Request:
         def numbers(text: str | None, name: str) -> tuple[float, ...] | None:
             if not text:
                 return None
@@ -150,10 +151,26 @@ class Request:
 
         if preset is not None and preset not in PRESETS:
             raise OptionError(f"unknown preprocessing preset {preset!r}; choose one of: {', '.join(PRESETS)}")
-        return cls(preset, numbers(mean, "mean"), numbers(std, "std"))
+        return cls(preset, numbers(mean, "mean"), numbers(std, "std"), parse_size(size))
 
     def __bool__(self) -> bool:
-        return any(v is not None for v in (self.preset, self.mean, self.std))
+        return any(v is not None for v in (self.preset, self.mean, self.std, self.size))
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """`HxW` (or `H,W`, or one number for a square) -> (height, width), each 1..MAX_SIDE."""
+    if not text:
+        return None
+    parts = text.lower().replace(",", "x").split("x")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        values *= 2
+    if len(values) != 2 or not all(1 <= v <= MAX_SIDE for v in values):
+        raise OptionError(f"--size takes HEIGHTxWIDTH in pixels (each 1..{MAX_SIDE}), e.g. 48x192, not {text!r}")
+    return values[0], values[1]
 
 
 def from_metadata(props: dict[str, str]) -> dict | None:

@@ -5,17 +5,40 @@ which attacks, synthesis and robustness work in. Decoding itself is io.py's."""
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .errors import ImageError
+from .errors import GuessWarning, ImageError
 from .io import image_array, read_image, resize
 from .model import Model
 from .preprocess import GREY, Preprocessing
 
 ImageSource = str | os.PathLike | np.ndarray
+
+
+class ModelBatch(np.ndarray):
+    """A batch in the model's input space that remembers the preprocessing it was read with, so explanations
+    draw it with the same one (an array like any other otherwise; slices and copies keep it)."""
+
+    preprocessing: Preprocessing | None
+
+    @classmethod
+    def of(cls, array: np.ndarray, preprocessing: Preprocessing) -> ModelBatch:
+        batch = array.view(cls)
+        batch.preprocessing = preprocessing
+        return batch
+
+    def __array_finalize__(self, obj) -> None:
+        self.preprocessing = getattr(obj, "preprocessing", None)
+
+
+def preprocessing_of(x: np.ndarray) -> Preprocessing | None:
+    """The preprocessing a batch was read with (`load_image`), when it carries one."""
+    pre = getattr(x, "preprocessing", None)
+    return pre if isinstance(pre, Preprocessing) else None
 
 
 def _sources(source: ImageSource | Sequence[ImageSource]) -> list[ImageSource]:
@@ -51,8 +74,15 @@ def to_image_space(image: np.ndarray, size: tuple[int, int], channels: int) -> n
     return image
 
 
+def warn_assumptions(model: Model, stacklevel: int = 3) -> None:
+    """Each guess about how to feed the model (default preprocessing, a default size) as a visible warning."""
+    for note in model.assumptions():
+        warnings.warn(f"onnxviz: {model.name}: {note}", GuessWarning, stacklevel=stacklevel)
+
+
 def image_space(source: ImageSource | Sequence[ImageSource], model: Model) -> tuple[np.ndarray, list[str]]:
     """((N, H, W, C) images at the model's size and channel count in [0, 1], their names)."""
+    warn_assumptions(model)
     images, names = [], []
     for k, src in enumerate(_sources(source)):
         img, name = read_one(src, k)
@@ -69,13 +99,15 @@ def read_batch(source: ImageSource | Sequence[ImageSource], model: Model,
     pre = preprocessing if isinstance(preprocessing, Preprocessing) else (
         Preprocessing.preset(preprocessing, layout=model.input.layout, channels=model.input.channels or 3)
         if preprocessing else model.preprocessing)
+    if preprocessing is None:
+        warn_assumptions(model)
     h, w = model.input_size
     batch, sizes = [], []
     for k, src in enumerate(_sources(source)):
         img, _ = read_one(src, k)
-        sizes.append(tuple(img.shape[:2]))
+        sizes.append((int(img.shape[0]), int(img.shape[1])))
         batch.append(pre.apply(resize(img, h, w)))
-    return np.stack(batch).astype(model.input.dtype), sizes
+    return ModelBatch.of(np.stack(batch).astype(model.input.dtype), pre), sizes
 
 
 def load_image(source: ImageSource | Sequence[ImageSource], model: Model,

@@ -15,6 +15,13 @@ def pytest_configure(config):
     np.set_printoptions(precision=4, suppress=True)
 
 
+@pytest.fixture(autouse=True)
+def _own_working_directory(tmp_path_factory, monkeypatch):
+    """Every test runs in an empty folder of its own: what a user (or `onnxviz demo`) left in the working
+    directory, such as ./out, can neither break a test nor be overwritten by one."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 @dataclass
 class Reference:
     """A native PyTorch network, its ONNX export, and where pytorch-grad-cam should look."""

@@ -92,8 +92,7 @@ class Worker:
     def __init__(self, job: Job):
         self.job = job
         self.model = load(job.model, device=job.device, limits=job.limits)
-        pre = job.preprocessing
-        self.model.use_preprocessing(pre.preset, mean=pre.mean, std=pre.std)
+        self.model.use_request(job.preprocessing)
         # an output no method can use is one error before any work, not a failed row per image
         tensor, _ = self.model.score_tensor(Target.parse(job.target if job.target != "label" else "top1"))
         self.model.run(self.model.probe_input(), (tensor,))

@@ -35,7 +35,7 @@ def compare_command(files, methods, target, tolerance, out, quiet, limits, prepr
                           f"model(s) and {len(images)} image(s)")
     models = [load(p, limits=limits) for p in paths]
     for model in models:
-        model.use_preprocessing(preprocessing.preset, mean=preprocessing.mean, std=preprocessing.std)
+        model.use_request(preprocessing)
     result = compare(models, images, list(methods), target, tolerance, progress=not quiet)
     written = result.save(out)
     for name, preds in result.predictions.items():

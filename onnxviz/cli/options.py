@@ -62,16 +62,18 @@ def out_option(fn):
 
 
 def image_options(fn):
-    """--preprocess, --mean and --std, turned into `preprocessing` (a preprocess.Request): how images are read for
-    the model, on every command that reads images."""
+    """--preprocess, --mean, --std and --size, turned into `preprocessing` (a preprocess.Request): how images are
+    read for the model, on every command that reads images."""
 
     @click.option("--preprocess", type=click.Choice(list(PRESETS)),
                   help="Preprocessing preset (default: the model's metadata, else imagenet for RGB, unit for grey).")
     @click.option("--mean", help="Per-channel mean, comma-separated (over the preset), e.g. 0.485,0.456,0.406.")
     @click.option("--std", help="Per-channel std, comma-separated (over the preset), e.g. 0.229,0.224,0.225.")
+    @click.option("--size", metavar="HxW", help="Input size for models whose graph leaves it open, e.g. 48x192 "
+                                                "(default: the model's metadata, else 224x224, with a warning).")
     @functools.wraps(fn)
-    def wrapper(*args, preprocess, mean, std, **kwargs):
-        return fn(*args, preprocessing=Request.parse(preprocess, mean, std), **kwargs)
+    def wrapper(*args, preprocess, mean, std, size, **kwargs):
+        return fn(*args, preprocessing=Request.parse(preprocess, mean, std, size), **kwargs)
 
     return wrapper
 
@@ -117,7 +119,7 @@ def model_options(fn):
     def wrapper(model: str, layout, device, parity_tol, no_normalize, limits, preprocessing, **kwargs):
         loaded = load(model, layout=layout, device=device, parity_tolerance=parity_tol, normalize=not no_normalize,
                       limits=limits)
-        loaded.use_preprocessing(preprocessing.preset, mean=preprocessing.mean, std=preprocessing.std)
+        loaded.use_request(preprocessing)
         return fn(loaded, **kwargs)
 
     return wrapper

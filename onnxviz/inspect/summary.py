@@ -108,6 +108,9 @@ def facts(model: Model, with_torch: bool = True) -> list[tuple[str, str]]:
     colour = "grey" if pre.channels == 1 else pre.channel_order
     rows.append(("preprocess", f"mean {pre.mean} std {pre.std} scale {pre.scale} {colour} "
                                f"size {model.input_size[0]}x{model.input_size[1]}"))
+    rows.append(("  from", f"preprocessing: {model.preprocessing_source}; size: {model.size_source}"))
+    for note in model.assumptions():
+        rows.append(("GUESS", note))
     if model.nonfinite_weights:
         rows.append(("weights", f"NaN or Inf in {', '.join(model.nonfinite_weights[:5])}"))
     params, flops = totals(model)

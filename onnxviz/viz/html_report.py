@@ -10,7 +10,7 @@ import numpy as np
 
 from ..explanation import Explanation
 from ..targets import softmax
-from .pages import render
+from .pages import assumptions_of, render
 
 
 def report_html(model_name: str, facts: Sequence[tuple[str, str]], explanations: Sequence[Explanation],
@@ -30,4 +30,5 @@ def report_html(model_name: str, facts: Sequence[tuple[str, str]], explanations:
         sections.append({"name": name, "top": top, "figures": figures})
     metrics = metrics or {}
     return render("report.html", model_name=model_name, facts=facts, explanations=explanations, metrics=metrics,
-                  metric_names=list(next(iter(metrics.values()), {})), sections=sections)
+                  metric_names=list(next(iter(metrics.values()), {})), sections=sections,
+                  assumptions=assumptions_of(explanations))

@@ -19,6 +19,11 @@ def png_data(picture: np.ndarray | bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
+def assumptions_of(explanations) -> list[str]:
+    """Every guess the explanations on a page were made under (extras["assumptions"]), once each."""
+    return list(dict.fromkeys(a for ex in explanations for a in ex.extras.get("assumptions", [])))
+
+
 def cell(value) -> str:
     """A table cell's text: floats to 3 significant digits, None as empty."""
     return f"{value:.3g}" if isinstance(value, float) else "" if value is None else str(value)

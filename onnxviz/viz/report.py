@@ -8,7 +8,7 @@ from pathlib import Path
 from ..explanation import Explanation
 from ..io import encode_png, safe_filename, write_bytes_atomic
 from .grid import grid
-from .pages import render
+from .pages import assumptions_of, render
 
 
 def _stems(names: Sequence[str]) -> list[str]:
@@ -48,7 +48,8 @@ def write_run(out: str | Path, explanations: Sequence[Explanation], names: Seque
     grid_png = encode_png(summary_grid(explanations, [Path(n).name for n in names]))
     files[out / "grid.png"] = grid_png
     files[out / "index.html"] = render("index.html", explanations=explanations, model_name=model_name,
-                                       names=[Path(n).name for n in names], grid=grid_png).encode()
+                                       names=[Path(n).name for n in names], grid=grid_png,
+                                       assumptions=assumptions_of(explanations)).encode()
     written = [write_bytes_atomic(path, data) for path, data in files.items()]
     if arrays:
         written += [ex.save(out / f"{safe_filename(ex.method)}.npz") for ex in explanations]
