@@ -125,18 +125,42 @@ def _nonfinite_weights(proto: onnx.ModelProto) -> list[str]:
             and not np.isfinite(numpy_helper.to_array(i)).all()]
 
 
+SHAPE_ONLY = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"}  # ops that move no value across rows
+
+
 def _softmax_tails(proto: onnx.ModelProto) -> dict[str, str]:
-    """{graph output produced by a class-axis Softmax: the logits tensor feeding it}."""
-    producer = {o: n for n in proto.graph.node for o in n.output}
+    """{graph output produced by a class-axis Softmax, directly or through shape-only ops (a PyTorch export's
+    Softmax -> Reshape): the logits tensor feeding that Softmax}."""
+    graph = proto.graph
+    producer = {o: n for n in graph.node for o in n.output}
+    shapes = {v.name: list(dims(v)) for v in [*graph.input, *graph.value_info, *graph.output]
+              if v.type.tensor_type.HasField("shape")}
     tails = {}
-    for out in proto.graph.output:
-        node = producer.get(out.name)
-        if node is not None and node.op_type == "Softmax":
-            axis = next((a.i for a in node.attribute if a.name == "axis"), -1)
-            rank = len(out.type.tensor_type.shape.dim)
-            if (rank in (0, 2) and axis in (-1, 1)) or (rank > 2 and axis in (1, 1 - rank)):
-                tails[out.name] = node.input[0]
+    for out in graph.output:
+        node, hops = producer.get(out.name), 0
+        while node is not None and node.op_type in SHAPE_ONLY and hops < 8:
+            node, hops = producer.get(node.input[0]), hops + 1
+        if node is None or node.op_type != "Softmax":
+            continue
+        axis = next((a.i for a in node.attribute if a.name == "axis"), -1)
+        shape = shapes.get(node.output[0]) or shapes.get(out.name, [])
+        rank = len(shape)
+        if not ((rank in (0, 2) and axis in (-1, 1)) or (rank > 2 and axis in (1, 1 - rank))):
+            continue
+        if hops and not _keeps_the_class_axis(shape, shapes.get(out.name, [])):
+            continue
+        tails[out.name] = node.input[0]
     return tails
+
+
+def _keeps_the_class_axis(softmax: list, output: list) -> bool:
+    """A shape-only tail after a Softmax over axis 1 still gives class probabilities: the output is (N, C) with
+    the Softmax's C, and every other Softmax axis is 1 (or a shape is unknown, and nothing says otherwise)."""
+    if len(softmax) < 2 or len(output) != 2:
+        return len(output) == 2 or not output
+    classes, rest = softmax[1], softmax[2:]
+    known = isinstance(classes, int) and isinstance(output[1], int)
+    return (not known or classes == output[1]) and all(not isinstance(d, int) or d == 1 for d in rest)
 
 
 def _max_difference(a: np.ndarray, b: np.ndarray) -> float:

@@ -120,3 +120,45 @@ def test_a_keras_export_and_a_pytorch_export_of_the_same_weights_agree(tmp_path)
     assert pair.max_abs_diff < 1e-4 and pair.top1_agreement == 1.0
     for method in ("saliency", "gradcam", "occlusion"):
         assert pair.methods[method]["spearman"] > 0.99, (method, pair.methods[method])
+
+
+def _softmax_model(weights: np.ndarray, reshape_tail: bool) -> onnx.ModelProto:
+    """logits = W @ flatten(x); probabilities either by Softmax on (N, C) or, as PyTorch exports
+    `softmax(x.view(N, C, 1, 1), 1).view(N, C)`, by Reshape -> Softmax -> Reshape."""
+    from onnx import TensorProto, helper
+
+    classes = weights.shape[0]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 4, 4])
+    y = helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", classes])
+    nodes = [helper.make_node("Flatten", ["x"], ["flat"], axis=1),
+             helper.make_node("Gemm", ["flat", "W"], ["logits"], transB=1)]
+    inits = [numpy_helper.from_array(weights.astype(np.float32), "W")]
+    if reshape_tail:
+        nodes += [helper.make_node("Reshape", ["logits", "s4"], ["l4"]),
+                  helper.make_node("Softmax", ["l4"], ["p4"], axis=1),
+                  helper.make_node("Reshape", ["p4", "s2"], ["probs"])]
+        inits += [numpy_helper.from_array(np.array([-1, classes, 1, 1], np.int64), "s4"),
+                  numpy_helper.from_array(np.array([-1, classes], np.int64), "s2")]
+    else:
+        nodes.append(helper.make_node("Softmax", ["logits"], ["probs"], axis=1))
+    model = helper.make_model(helper.make_graph(nodes, "soft", [x], [y], inits),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def test_a_softmax_behind_a_reshape_is_compared_like_with_like(tmp_path):
+    """Two exports with identical outputs, one ending Softmax -> Reshape (the PyTorch exporter's form): both are
+    scored on their logits, so compare finds the same network instead of a false EXPORT PROBLEM."""
+    weights = np.random.default_rng(0).standard_normal((5, 16)) * 3
+    plain, tailed = tmp_path / "plain.onnx", tmp_path / "tailed.onnx"
+    onnx.save(_softmax_model(weights, False), plain)
+    onnx.save(_softmax_model(weights, True), tailed)
+    a, b = onnxviz.load(plain), onnxviz.load(tailed)
+    assert b.softmax_tails == {"probs": "l4"} and a.softmax_tails == {"probs": "logits"}
+    image = np.random.default_rng(1).random((4, 4, 3)).astype(np.float32)
+    x = onnxviz.load_image([image], a, preprocessing="unit")
+    np.testing.assert_allclose(a.run(x, ("probs",))[0], b.run(x, ("probs",))[0], atol=1e-6)
+    result = onnxviz.compare([plain, tailed], [image], ["saliency"], progress=False)
+    (pair,) = result.pairs
+    assert not pair.export_problem and pair.max_abs_diff < 1e-5, pair.describe()
