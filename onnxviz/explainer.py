@@ -54,7 +54,8 @@ def model_batch(x: np.ndarray, model: Model) -> np.ndarray:
         raise ImageError(f"the batch holds {x.dtype} values; the model takes {spec.dtype}") from None
 
 
-def numeric_warnings(attributions: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def numeric_warnings(attributions: np.ndarray, scores: np.ndarray, family: str = "attribution"
+                     ) -> tuple[np.ndarray, list[str]]:
     """NaN / Inf attributions set to 0, and what to tell the user about them and about all-zero maps."""
     notes = []
     bad = ~np.isfinite(attributions)
@@ -66,7 +67,12 @@ def numeric_warnings(attributions: np.ndarray, scores: np.ndarray) -> tuple[np.n
         notes.append("non-finite model output: the target score is NaN or Inf for some images")
     flat = attributions.reshape(len(attributions), -1)
     zero = [i for i in range(len(flat)) if not flat[i].any()]
-    if zero:
+    if zero and family == "cam":
+        notes.append(f"the map is zero everywhere for image(s) {zero}: the weighted sum of the layer's channels is "
+                     "<= 0 at every position and the CAM's ReLU keeps only positive evidence (negative: the layer "
+                     "holds evidence against the class; zero: the score does not depend on it); try another --layer, "
+                     "another method or another target")
+    elif zero:
         notes.append(f"attribution is zero everywhere for image(s) {zero}: the target's score does not change "
                      "with the input there (dead units, a saturated output, or a constant model)")
     return attributions, notes
@@ -127,7 +133,7 @@ class Explainer:
         scores = ctx.explained_scores(x)  # the clean forward's, already computed
         prep_time = time.perf_counter() - start
         out = _validate_output(self.method.explain(ctx, x, self.options), cls, x)
-        attributions, notes = numeric_warnings(out.attributions, scores)
+        attributions, notes = numeric_warnings(out.attributions, scores, cls.family)
         for note in notes:
             warnings.warn(f"onnxviz: {cls.name}: {note}", NumericWarning, stacklevel=2)
         if notes:

@@ -115,14 +115,35 @@ def _detect_layout(proto: onnx.ModelProto, name: str, shape: tuple) -> str:
     return "NCHW"
 
 
+# where an infinite constant is a bound or a padding value, not a weight (MaxPool's -inf padding, an open Clip)
+_BOUNDS: dict[str, set[int] | None] = {
+    "Pad": {2}, "Clip": {1, 2}, "Max": None, "Min": None, "Where": {1, 2}, "Less": None, "Greater": None,
+    "LessOrEqual": None, "GreaterOrEqual": None, "Equal": None,
+}
+
+
 def _nonfinite_weights(proto: onnx.ModelProto) -> list[str]:
-    """Names of floating-point initializers holding NaN or Inf."""
+    """Names of floating-point initializers holding NaN, or Inf where it is not a bound or a padding value."""
     from onnx import numpy_helper
 
     floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE}
-    return [i.name for i in proto.graph.initializer
-            if i.data_type in floats and i.data_location != onnx.TensorProto.EXTERNAL
-            and not np.isfinite(numpy_helper.to_array(i)).all()]
+    uses: dict[str, list[tuple[str, int]]] = {}
+    for node in proto.graph.node:
+        for k, name in enumerate(node.input):
+            uses.setdefault(name, []).append((node.op_type, k))
+
+    def only_bounds(name: str) -> bool:
+        found = uses.get(name, [])
+        return bool(found) and all(op in _BOUNDS and k in (_BOUNDS[op] or {k}) for op, k in found)
+
+    bad = []
+    for i in proto.graph.initializer:
+        if i.data_type not in floats or i.data_location == onnx.TensorProto.EXTERNAL:
+            continue
+        values = numpy_helper.to_array(i)
+        if np.isnan(values).any() or (np.isinf(values).any() and not only_bounds(i.name)):
+            bad.append(i.name)
+    return bad
 
 
 SHAPE_ONLY = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"}  # ops that move no value across rows

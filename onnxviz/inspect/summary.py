@@ -56,12 +56,41 @@ def _flops(node: onnx.NodeProto, shapes: dict[str, tuple], inits: dict[str, tupl
     return 0
 
 
+def _pinned_shapes(model: Model) -> dict[str, tuple]:
+    """Tensor shapes for one image at the model's input size: a graph that leaves H and W open is shape-inferred
+    again with them pinned (else its FLOPs would be counted at 1 x 1)."""
+    shapes = {layer.name: layer.shape for layer in model.layers}
+    if not model.input.layout or all(isinstance(d, int) for d in model.input.shape[1:]):
+        return shapes
+    pinned = onnx.ModelProto()
+    pinned.CopyFrom(model.proto)
+    value = next(v for v in pinned.graph.input if v.name == model.input.name)
+    concrete = [1, *(d if isinstance(d, int) and d > 0 else 1 for d in model.input.shape[1:])]
+    rows, cols = model.input.axes.spatial_axes
+    concrete[rows], concrete[cols] = model.input_size
+    for dim, size in zip(value.type.tensor_type.shape.dim, concrete, strict=True):
+        dim.Clear()
+        dim.dim_value = size
+    del pinned.graph.value_info[:]
+    try:
+        inferred = onnx.shape_inference.infer_shapes(pinned, data_prop=True)
+    except Exception:  # inference errors are the checker's and onnxruntime's to report
+        return shapes
+    for v in [*inferred.graph.value_info, *inferred.graph.output]:
+        if v.type.tensor_type.HasField("shape"):
+            shapes[v.name] = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+                                   for d in v.type.tensor_type.shape.dim)
+    shapes[model.input.name] = tuple(concrete)
+    return shapes
+
+
 def summarize(model: Model) -> list[LayerSummary]:
-    """One row per node output, in graph order."""
+    """One row per node output, in graph order (shapes for one image at the model's input size)."""
     proto = model.proto
     inits = {i.name: tuple(i.dims) for i in proto.graph.initializer if i.data_type in FLOATS}
-    shapes = {layer.name: layer.shape for layer in model.layers}
-    shapes.update({i.name: tuple(d.dim_value or 1 for d in i.type.tensor_type.shape.dim) for i in proto.graph.input})
+    shapes = _pinned_shapes(model)
+    shapes.update({i.name: tuple(d.dim_value or 1 for d in i.type.tensor_type.shape.dim) for i in proto.graph.input
+                   if i.name not in shapes})
     fields = receptive_fields(proto)
     rows = []
     for node in proto.graph.node:
@@ -114,7 +143,9 @@ def facts(model: Model, with_torch: bool = True) -> list[tuple[str, str]]:
     if model.nonfinite_weights:
         rows.append(("weights", f"NaN or Inf in {', '.join(model.nonfinite_weights[:5])}"))
     params, flops = totals(model)
-    rows.append(("size", f"{count_text(params)} parameters, {count_text(flops)} FLOPs per image (Conv + Gemm/MatMul)"))
+    h, w = model.input_size
+    rows.append(("size", f"{count_text(params)} parameters, {count_text(flops)} FLOPs per {h}x{w} image "
+                         "(Conv + Gemm/MatMul)"))
     if not with_torch:
         rows.append(("torch", "not checked (--no-torch)"))
         return rows
