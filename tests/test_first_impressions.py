@@ -78,3 +78,15 @@ def test_flops_of_an_open_size_model_are_counted_at_its_input_size(tmp_path):
     model.use_preprocessing(size=(40, 60))
     # the only Conv: 2 * (1 * 3 * 3) multiply-adds for each of 4 x 40 x 60 outputs; the Gemm: 2 * 4 * 2
     assert totals(model)[1] == 2 * 9 * 4 * 40 * 60 + 2 * 4 * 2
+
+
+def test_the_demo_names_the_digit_its_model_gets_wrong_and_a_rerun_says_how(tmp_path):
+    from click.testing import CliRunner
+
+    from onnxviz.cli import cli
+    from onnxviz.demo import run_demo
+
+    _, notes = run_demo(tmp_path / "demo", progress=False)
+    assert [n for n in notes if "shows a 5 and the model predicts 9" in n]
+    again = CliRunner().invoke(cli, ["demo", "-q", "--out", str(tmp_path / "demo")])
+    assert again.exit_code == 1 and "pass --overwrite" in again.output
