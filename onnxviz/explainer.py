@@ -177,6 +177,8 @@ class Explainer:
             extras.setdefault("parity_max_abs_diff", model.parity.max_abs_diff)
         if self.cls.unsigned_display:
             extras.setdefault("display", "unsigned")
+        elif self.cls.display != "auto":
+            extras.setdefault("display", self.cls.display)
         boxes = region_boxes(ctx.target.region, n, tuple(clean.shape[2:4]), photos) if clean.ndim == 4 else None
         if boxes is not None:  # in the output's pixels, for the overlays to draw and for the user to check
             extras.setdefault("region_boxes", [list(b) for b in boxes])

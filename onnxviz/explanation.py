@@ -52,14 +52,26 @@ class Explanation:
         return _read_only(drawing.images(self))
 
     @cached_property
-    def _normalized(self) -> dict[float, np.ndarray]:
+    def _normalized(self) -> dict[float, tuple[np.ndarray, np.ndarray]]:
         return {}
 
+    @cached_property
+    def _shown(self) -> tuple[np.ndarray, bool]:
+        m = drawing.shown(self, self._maps)
+        return m, drawing.is_signed(self, m)
+
     def drawn(self, percentile: float = 99.5) -> tuple[np.ndarray, np.ndarray, bool]:
-        """(images, normalized maps, signed) for drawing: computed once per explanation, read-only."""
+        """(images, normalized maps, whether they are drawn diverging) for drawing: computed once, read-only."""
+        m, diverging = self._shown
         if percentile not in self._normalized:
-            self._normalized[percentile] = _read_only(drawing.normalized(self._maps, self.signed, percentile))
-        return self._images, self._normalized[percentile], self.signed
+            norm, scales = drawing.normalized(m, diverging, percentile)
+            self._normalized[percentile] = (_read_only(norm), _read_only(scales))
+        return self._images, self._normalized[percentile][0], diverging
+
+    def scales(self, percentile: float = 99.5) -> np.ndarray:
+        """(N, 2): per map, the attribution values the two ends of its colour scale stand for."""
+        self.drawn(percentile)
+        return self._normalized[percentile][1].copy()
 
     def maps(self) -> np.ndarray:
         """(N, H, W) maps: pixel attributions summed over channels."""
@@ -86,6 +98,10 @@ class Explanation:
     def overlays(self, alpha: float = 0.5, percentile: float = 99.5) -> list[np.ndarray]:
         """Every sample's overlay, normalized and inverted once for the batch."""
         return drawing.overlays(self, alpha, percentile)
+
+    def figure(self, i: int = 0, alpha: float = 0.5, percentile: float = 99.5) -> np.ndarray:
+        """Sample i's overlay at a readable size (at least 256 px) with its colour bar: what the files show."""
+        return drawing.figure(self, i, alpha, percentile)
 
     def label(self, i: int = 0) -> str:
         return f"{self.method} | class {int(self.targets[i])}"

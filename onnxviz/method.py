@@ -33,6 +33,7 @@ class Method(Plugin):
     family: ClassVar[str] = "attribution"
     needs_image: ClassVar[bool] = False  # slides windows or masks over H x W: refused for non-image inputs
     unsigned_display: ClassVar[bool] = False  # draw min..max even when values change sign (offset-laden maps)
+    display: ClassVar[str] = "auto"  # "absolute": draw |map| (signs that flip pixel by pixel); "auto": as they are
     output: ClassVar[str] = "pixels"  # "pixels": same shape as x; "map": (N, h, w), resized to the input size
 
     @classmethod

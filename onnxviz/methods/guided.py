@@ -19,6 +19,7 @@ class GuidedBackprop(Method):
     name = "guided_backprop"
     family = "attribution"
     requires = "gradients"
+    display = "absolute"  # signs flip pixel by pixel: the magnitude is what a person reads
     paper = "https://arxiv.org/abs/1412.6806"
 
     def explain(self, ctx, x: np.ndarray, opts) -> np.ndarray:
@@ -31,6 +32,7 @@ class Deconvnet(Method):
     name = "deconvnet"
     family = "attribution"
     requires = "gradients"
+    display = "absolute"  # signs flip pixel by pixel: the magnitude is what a person reads
     paper = "https://arxiv.org/abs/1311.2901"
 
     def explain(self, ctx, x: np.ndarray, opts) -> np.ndarray:
@@ -51,6 +53,7 @@ class GuidedGradCam(Method):
     family = "attribution"
     requires = "gradients"
     needs_layer = True
+    display = "absolute"  # signs flip pixel by pixel: the magnitude is what a person reads
     paper = "https://arxiv.org/abs/1610.02391"
 
     def explain(self, ctx, x: np.ndarray, opts) -> np.ndarray:

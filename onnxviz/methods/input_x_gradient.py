@@ -17,6 +17,7 @@ class InputXGradient(Method):
     family = "attribution"
     requires = "gradients"
     estimable = True
+    display = "absolute"  # signs flip pixel by pixel: the magnitude is what a person reads
     paper = "https://arxiv.org/abs/1605.01713"
 
     def explain(self, ctx, x: np.ndarray, opts) -> np.ndarray:

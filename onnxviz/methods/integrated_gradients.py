@@ -55,6 +55,7 @@ class IntegratedGradients(Method):
     family = "attribution"
     requires = "gradients"
     estimable = True
+    display = "absolute"  # signs flip pixel by pixel: the magnitude is what a person reads
     paper = "https://arxiv.org/abs/1703.01365"
     Options = IntegratedGradientsOptions
 

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..preprocess import Preprocessing
+from .colorbar import with_colorbar
 from .grid import grid
-from .maps import normalize_maps, to_maps
+from .maps import normalize_with_scales, to_maps
 from .overlay import outline, overlay
 
 if TYPE_CHECKING:
@@ -24,6 +25,16 @@ def maps(ex: Explanation) -> np.ndarray:
 def is_signed(ex: Explanation, m: np.ndarray) -> bool:
     """Drawn with a diverging colormap: values of both signs, unless the method asked for min..max."""
     return ex.extras.get("display") != "unsigned" and bool((m < 0).any() and (m > 0).any())
+
+
+def shown(ex: Explanation, m: np.ndarray) -> np.ndarray:
+    """What is drawn of the maps: their magnitude for methods displayed as "absolute" (integrated gradients,
+    input x gradient, guided backprop: signs that alternate pixel by pixel read as noise, as in Captum's
+    visualize_image_attr default), else the maps themselves."""
+    return np.abs(m) if ex.extras.get("display") == "absolute" else m
+
+
+MIN_SIDE = 256  # per-image pictures are at least this tall and wide (a 32 x 32 input is drawn 8 times larger)
 
 
 def images(ex: Explanation) -> np.ndarray:
@@ -45,6 +56,18 @@ def overlays(ex: Explanation, alpha: float = 0.5, percentile: float = 99.5,
     return out
 
 
+def figure(ex: Explanation, i: int, alpha: float = 0.5, percentile: float = 99.5) -> np.ndarray:
+    """Sample i's overlay as a picture a person reads: at least MIN_SIDE pixels (small inputs scaled up without
+    blurring), with its colour bar and the values its ends stand for."""
+    (picture,) = overlays(ex, alpha, percentile, rows=[i])
+    h, w = picture.shape[:2]
+    factor = max(1, -(-MIN_SIDE // min(h, w)))
+    if factor > 1:
+        picture = np.repeat(np.repeat(picture, factor, axis=0), factor, axis=1)
+    low, high = ex.scales(percentile)[i]
+    return with_colorbar(picture, ex.drawn(percentile)[2], float(low), float(high))
+
+
 def sheet(ex: Explanation) -> np.ndarray:
     """Each input beside its overlay, one row per sample, captioned."""
     pictures, drawn = ex.drawn()[0], overlays(ex)
@@ -53,5 +76,6 @@ def sheet(ex: Explanation) -> np.ndarray:
     return grid(cells, captions)
 
 
-def normalized(m: np.ndarray, signed: bool, percentile: float) -> np.ndarray:
-    return normalize_maps(m, signed, percentile)
+def normalized(m: np.ndarray, signed: bool, percentile: float) -> tuple[np.ndarray, np.ndarray]:
+    """The maps scaled for colouring, and per map the values the colour scale's ends stand for."""
+    return normalize_with_scales(m, signed, percentile)

@@ -26,7 +26,7 @@ def report_html(model_name: str, facts: Sequence[tuple[str, str]], explanations:
     for i, name in enumerate(names):
         top = [(label(int(c)), float(probs[i, c])) for c in np.argsort(-probs[i])[:5]]
         figures = [(images[i], f"{name} (input)")]
-        figures += [(ex.overlay(i), f"{ex.method}: class {int(ex.targets[i])}") for ex in explanations]
+        figures += [(ex.figure(i), f"{ex.method}: class {int(ex.targets[i])}") for ex in explanations]
         sections.append({"name": name, "top": top, "figures": figures})
     metrics = metrics or {}
     return render("report.html", model_name=model_name, facts=facts, explanations=explanations, metrics=metrics,
