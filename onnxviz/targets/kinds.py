@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
+import onnx
 
 from ..errors import TargetError
+from .outputs import check_class_target
 from .regions import region_masks
 from .scores import ClassScore, Score, pick
 from .spec import Target, check_range
@@ -56,13 +58,20 @@ class ClassKind(TargetKind):
         clean = model.run(x, (tensor,), batch_size)[0]
         if clean.ndim < 2:
             raise TargetError(f"output {tensor!r} has shape {clean.shape}: no class axis to explain")
+        check_class_target(model.proto, tensor, clean.shape, output=target.output or model.outputs[0])
         predictions = clean.reshape(len(x), clean.shape[1], -1).sum(axis=2).argmax(axis=1)
         indices = predictions if indices is None else indices
         check_range(indices, clean.shape[1])
-        masks = region_masks(target.region, clean, indices, photos)
+        masks = region_masks(target.region, clean, indices, photos, _threshold(model.proto, tensor))
         score = ClassScore((tensor,), np.asarray(indices, dtype=np.int64), softmax, masks)
         scores = pick(clean, indices, softmax, masks).astype(np.float32)  # the clean forward already has them
         return Resolved(score, scores, predictions, clean)
+
+
+def _threshold(proto: onnx.ModelProto, tensor: str) -> float:
+    """Where a one-channel map says yes: 0.5 for probabilities (a Sigmoid made it), else 0 (logits)."""
+    node = next((n for n in proto.graph.node if tensor in n.output), None)
+    return 0.5 if node is not None and node.op_type == "Sigmoid" else 0.0
 
 
 KINDS: list[TargetKind] = [ClassKind()]  # asked in order; a new kind goes before the catch-all class kind

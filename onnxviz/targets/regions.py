@@ -48,16 +48,18 @@ def region_boxes(region: str | None, n: int, output: tuple[int, int],
 
 
 def region_masks(region: str | None, clean: np.ndarray, targets: np.ndarray,
-                 photos: list[tuple[int, int]] | None = None) -> np.ndarray | None:
+                 photos: list[tuple[int, int]] | None = None, threshold: float = 0.0) -> np.ndarray | None:
     """(N, H, W) float masks over a segmentation output's pixels, fixed once on the clean prediction. `photos`:
-    the (height, width) each image had before it was resized, for photo: regions."""
+    the (height, width) each image had before it was resized, for photo: regions. A one-channel map (a text or
+    foreground detector) predicts the pixels above `threshold` (0.5 after a Sigmoid, else 0)."""
     if region is None:
         return None
     if clean.ndim != 4:
         raise TargetError(f"a region target needs a segmentation output (N, classes, H, W), not {clean.shape}")
     n, _, h, w = clean.shape
     if region == "predicted":
-        masks = (clean.argmax(axis=1) == targets[:, None, None]).astype(np.float32)
+        predicted = clean[:, 0] > threshold if clean.shape[1] == 1 else clean.argmax(axis=1) == targets[:, None, None]
+        masks = predicted.astype(np.float32)
         if not masks.reshape(n, -1).any(axis=1).all():
             raise TargetError("no pixel is predicted as the target class in some image; pick a box or a mask")
         return masks
