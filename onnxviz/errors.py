@@ -53,6 +53,13 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def brief(exc: BaseException, lines: int = 3, limit: int = 500) -> str:
+    """The first few lines of an exception's message joined into one (onnxruntime puts the detail that matters,
+    such as which index got which size, on the second line), cut at `limit` characters."""
+    text = " ".join(line.strip() for line in str(exc).strip().splitlines()[:lines] if line.strip())
+    return (text or type(exc).__name__)[:limit]
+
+
 def suggest(name: str, choices: Iterable[str], n: int = 3) -> str:
     """' Did you mean: a, b?' for the closest choices, or '' when none is close."""
     close = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.5)

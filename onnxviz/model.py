@@ -273,8 +273,11 @@ class Model:
         ref = OrtBackend(original, self.input.name, self.input.dtype, "cpu", self.limits).run(probe, names)
         self.proto = _infer_shapes(candidate)
         got = self.ort.run(probe, names)
-        if all(np.allclose(a, b, rtol=1e-4, atol=1e-5 * max(1.0, float(np.abs(a).max(initial=0)))) for a, b in
-               zip(ref, got, strict=True)):
+        def same(a: np.ndarray, b: np.ndarray) -> bool:  # a reshaped output is a changed output
+            scale = max(1.0, float(np.abs(a).max(initial=0)))
+            return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-4, atol=1e-5 * scale))
+
+        if all(same(a, b) for a, b in zip(ref, got, strict=True)):
             self.normalization = note
         else:
             self.proto, self.normalization = original, "kept the original graph (onnxslim changed the outputs)"
@@ -283,11 +286,20 @@ class Model:
     # -- inputs -----------------------------------------------------------------------------------------
     @property
     def input_size(self) -> tuple[int, int]:
-        """(height, width) the model takes; dynamic sizes come from --size / the metadata, else 224 (a guess)."""
+        """(height, width) the model takes: each side the graph fixes, else --size / the metadata, else 224 (a
+        guess). An OCR model fixed at height 64 with an open width is read 64 high."""
         fixed = self._fixed_size
         if fixed is not None:
             return fixed
-        return self.preprocessing.size or (DEFAULT_SIZE, DEFAULT_SIZE)
+        hint = self.preprocessing.size or (DEFAULT_SIZE, DEFAULT_SIZE)
+        graph = self._graph_sides
+        return (graph[0] or hint[0], graph[1] or hint[1])
+
+    @property
+    def _graph_sides(self) -> tuple[int | None, int | None]:
+        """(H, W) where the graph fixes each (None where it leaves it open)."""
+        h, w = self.input.spatial if self.input.layout else (None, None)
+        return (h if isinstance(h, int) and h > 0 else None, w if isinstance(w, int) and w > 0 else None)
 
     @property
     def _fixed_size(self) -> tuple[int, int] | None:
@@ -301,6 +313,11 @@ class Model:
             return "graph"
         if self.preprocessing.size is not None:
             return "given" if self._size_given else "metadata"
+        h, w = self._graph_sides
+        if h or w:
+            fixed, open_side = ("height", "width") if h else ("width", "height")
+            return (f"default {open_side} {DEFAULT_SIZE} (the graph fixes the {fixed} at {h or w} and leaves the "
+                    f"{open_side} open: a guess)")
         return f"default {DEFAULT_SIZE}x{DEFAULT_SIZE} (the graph leaves the size open: a guess)"
 
     def assumptions(self) -> list[str]:
@@ -356,6 +373,10 @@ class Model:
             if fixed is not None and fixed != size:
                 raise OptionError(f"the model's input is fixed at {fixed[0]}x{fixed[1]}; --size {size[0]}x{size[1]} "
                                   "cannot change it (drop --size)")
+            for side, given, graph in zip(("height", "width"), size, self._graph_sides, strict=True):
+                if graph is not None and given != graph:
+                    raise OptionError(f"the model's input {side} is fixed at {graph}; --size {size[0]}x{size[1]} "
+                                      f"cannot change it (keep the {side} at {graph})")
             self._size_given = True
         if pre is None and mean is None and std is None:
             if size is not None:

@@ -130,3 +130,64 @@ def test_a_batch_read_with_a_preprocessing_is_drawn_with_it(photo):
     seen, _ = image_space([photo], model)
     np.testing.assert_allclose(ex.images()[0], np.repeat(seen[0], 3, axis=-1), atol=1e-4)
     assert x[:1].preprocessing is x.preprocessing  # slices keep it
+
+
+def _ocr_like_net() -> onnx.ModelProto:
+    """(1, 1, 64, W): the height fixed, the width open, as OCR recognizers are exported."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 64, "W"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])
+    nodes = [helper.make_node("Conv", ["x", "Wc"], ["conv"], kernel_shape=[64, 3]),  # fails unless H == 64
+             helper.make_node("GlobalAveragePool", ["conv"], ["pool"]),
+             helper.make_node("Flatten", ["pool"], ["y"], axis=1)]
+    inits = [numpy_helper.from_array(np.ones((2, 1, 64, 3), np.float32), "Wc")]
+    model = helper.make_model(helper.make_graph(nodes, "ocr", [x], [y], inits),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def test_a_side_the_graph_fixes_is_kept_and_only_the_open_one_is_guessed(tmp_path, photo):
+    path = tmp_path / "ocr.onnx"
+    onnx.save(_ocr_like_net(), path)
+    model = onnxviz.load(path)
+    assert model.input_size == (64, 224)
+    assert "default width 224 (the graph fixes the height at 64" in model.size_source
+    model.use_preprocessing(size=(64, 320))
+    assert model.input_size == (64, 320) and model.size_source == "given"
+    with pytest.raises(onnxviz.OptionError, match="input height is fixed at 64"):
+        model.use_preprocessing(size=(32, 320))
+    runner = CliRunner()
+    info = runner.invoke(cli, ["info", str(path), "--no-torch", "--brief"])
+    assert info.exit_code == 0 and "size 64x224" in info.output, info.output
+    run = runner.invoke(cli, ["explain", str(path), str(photo), "-m", "occlusion", "-o", "window", "8",
+                              "--size", "64x96", "--preprocess", "unit", "--out", str(tmp_path / "out"), "-q"])
+    assert run.exit_code == 0, run.output
+    assert np.load(tmp_path / "out" / "occlusion.npz")["inputs"].shape == (1, 1, 64, 96)
+
+
+def test_onnxruntime_errors_keep_the_line_that_says_what_is_wrong(tmp_path):
+    path = tmp_path / "ocr.onnx"
+    onnx.save(_ocr_like_net(), path)
+    model = onnxviz.load(path)
+    with pytest.raises(onnxviz.ModelError, match=r"for the following indices.*index: 2 Got: 32 Expected: 64"):
+        model.run(np.zeros((1, 1, 32, 50), np.float32), ("y",))
+
+
+def test_a_normalization_that_reshapes_an_output_is_not_adopted(monkeypatch, open_model):
+    """onnxslim once turned ddddocr's (1, 229880) output into (28, 1, 8210): the same values, another shape. The
+    comparison must refuse it instead of failing with a broadcasting traceback."""
+    import onnxviz.model as model_module
+
+    def reshaping(original):
+        candidate = onnx.ModelProto()
+        candidate.CopyFrom(original)
+        out = candidate.graph.output[0].name
+        for node in candidate.graph.node:
+            node.output[:] = [f"{o}_pre" if o == out else o for o in node.output]
+        candidate.graph.node.append(helper.make_node("Flatten", [f"{out}_pre"], [out], axis=0))  # (2, 2) -> (1, 4)
+        del candidate.graph.output[0].type.tensor_type.shape.dim[:]
+        return candidate, "onnxslim"
+
+    monkeypatch.setattr(model_module, "_normalize", reshaping)
+    model = onnxviz.load(open_model)
+    assert model.normalization == "kept the original graph (onnxslim changed the outputs)"

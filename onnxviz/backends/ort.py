@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from ..errors import ModelError, first_line
+from ..errors import ModelError, brief, first_line
 from ..guard.limits import Limits
 from ..guard.run import run_onnxruntime
 from ..guard.walk import ensure_self_contained
@@ -40,7 +40,7 @@ def _run(session: ort.InferenceSession, outputs: tuple[str, ...], feed: dict, li
     except (ModelError, KeyboardInterrupt):
         raise
     except Exception as exc:  # onnxruntime's Fail, InvalidArgument, RuntimeException... are unrelated types
-        raise ModelError(f"onnxruntime failed to run the model on {shapes}: {first_line(exc)[:500]}") from None
+        raise ModelError(f"onnxruntime failed to run the model on {shapes}: {brief(exc)}") from None
 
 
 _THREADS = {"intra_op": 0}  # 0: onnxruntime's default (all cores)
