@@ -229,3 +229,21 @@ def test_objectives_compose_as_values_and_equal_their_spec(model):
     assert mixed.label() == "activity - 0.1*class 2"
     result = onnxviz.synthesize(model, "maximize", mixed, steps=2, progress=False)
     assert result.images.shape == (1, 32, 32, 1) and result.captions == ["activity - 0.1*class 2"]
+
+
+def test_style_transfer_moves_on_a_network_with_small_activations(tmp_path):
+    """open_nsfw's style loss is about 1e-4: its gradients fell below L-BFGS's tolerance and the image never
+    changed. Scaled to its starting value, the loss falls whatever the network's scale (here the digits model
+    with its first convolution 1e-4 times weaker)."""
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load(demo_model_path())
+    first = next(i for i in proto.graph.initializer if len(i.dims) == 4)
+    first.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(first) * 1e-4, first.name))
+    weak = tmp_path / "weak.onnx"
+    onnx.save(proto, weak)
+    images = demo_images()
+    result = onnxviz.synthesize(weak, "style_transfer", images=images[:1], style=images[1], steps=15, progress=False)
+    assert result.history.shape[1] > 1
+    assert result.history[0, -1] < 0.9 * result.history[0, 0]

@@ -72,7 +72,7 @@ def stylize(engine, content, style, opts: StyleOptions, desc: str = "style"):
     image = PixelImage(engine, len(content), content if opts.init == "content" else None, scale=1.0)
     history = []
 
-    def loss_of():
+    def raw_loss():
         current = image()
         acts = dict(zip(names, engine.tensors(current, names), strict=True))
         content_loss = (acts[content_layer] - content_goal).pow(2).reshape(len(current), -1).mean(1)
@@ -80,13 +80,22 @@ def stylize(engine, content, style, opts: StyleOptions, desc: str = "style"):
                          for n, g in zip(layers, style_goals, strict=True))
         return opts.alpha * content_loss + opts.beta * style_loss + opts.tv * tv(current)
 
+    # The optimizer sees the loss relative to its starting value: a network with small activations (open_nsfw:
+    # 7e-5) otherwise gives gradients below L-BFGS's tolerance, and it stopped before its first step.
+    with torch.no_grad():
+        start = raw_loss().clamp(min=1e-30)
+
+    def loss_of():
+        loss = raw_loss()
+        return loss, loss / start
+
     with torch.enable_grad(), engine.progress(opts.steps, desc) as bar:
         if opts.optimizer == "adam":
             optimizer = torch.optim.Adam(image.parameters(), lr=opts.lr)
             for _ in range(opts.steps):
                 optimizer.zero_grad()
-                loss = loss_of()
-                loss.sum().backward()
+                loss, relative = loss_of()
+                relative.sum().backward()
                 optimizer.step()
                 history.append(loss.detach().cpu().numpy())
                 bar.set_postfix(loss=f"{float(history[-1].mean()):.4g}", refresh=False)
@@ -97,12 +106,12 @@ def stylize(engine, content, style, opts: StyleOptions, desc: str = "style"):
 
             def closure():
                 optimizer.zero_grad()
-                loss = loss_of()
-                loss.sum().backward()
+                loss, relative = loss_of()
+                relative.sum().backward()
                 history.append(loss.detach().cpu().numpy())
                 bar.set_postfix(loss=f"{float(history[-1].mean()):.4g}", refresh=False)
                 bar.update()
-                return loss.sum()
+                return relative.sum()
 
             optimizer.step(closure)
     with torch.no_grad():
