@@ -191,3 +191,15 @@ def test_a_normalization_that_reshapes_an_output_is_not_adopted(monkeypatch, ope
     monkeypatch.setattr(model_module, "_normalize", reshaping)
     model = onnxviz.load(open_model)
     assert model.normalization == "kept the original graph (onnxslim changed the outputs)"
+
+
+def test_a_batch_run_says_its_guesses_once_and_on_its_summary(open_model, photo, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for k in range(3):
+        (folder / f"p{k}.png").write_bytes(photo.read_bytes())
+    result = CliRunner().invoke(cli, ["batch", str(open_model), str(folder), "-m", "occlusion", "-o", "window", "32",
+                                      "--out", str(tmp_path / "batch"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("warning: open: input size: default 224x224") == 1, result.output
+    assert "onnxviz guessed how to feed this model" in (tmp_path / "batch" / "summary.html").read_text()

@@ -17,6 +17,7 @@ from ..guard import Limits
 from ..io import ensure_writable, write_bytes_atomic
 from ..method import Method
 from ..preprocess import Request
+from ..reading import warn_assumptions
 from ..staging import remove_leftovers
 from . import manifest
 from .local import run_local
@@ -38,6 +39,7 @@ class BatchResult:
     seconds: float = 0.0
     rows: list[dict] = field(default_factory=list)
     timeline: list[tuple[float, int]] = field(default_factory=list)  # (seconds, rows written) after each chunk
+    assumptions: list[str] = field(default_factory=list)  # what was guessed about feeding the model (said once)
 
     def summary(self) -> str:
         return (f"done {self.done} · failed {self.failed} · skipped {self.skipped} in {self.seconds:.1f} s "
@@ -109,7 +111,8 @@ def _run(job: Job, source, out: Path, engine: str, workers: int, retry_failed: b
     journal = _start(out, job, first.model.hash, overwrite)
     previous = manifest.latest(journal.read())
     keep = {k for k, r in previous.items() if r["status"] == "done" or not retry_failed}
-    result = BatchResult(out, out / manifest.JOURNAL)
+    result = BatchResult(out, out / manifest.JOURNAL, assumptions=first.model.assumptions())
+    warn_assumptions(first.model, stacklevel=4)  # once here, not once per worker and chunk
     inside = str(out.resolve()) + os.sep
     listed = [i for i in items(source) if not i.path.startswith(inside)]  # never our own overlays
     todo = [i for i in listed if any((i.path, m) not in keep for m in names)]

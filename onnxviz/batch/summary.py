@@ -14,5 +14,5 @@ def write_summary(out: Path, result) -> Path:
     failed = [r for r in rows if r["status"] == "failed"]
     slowest = sorted(done, key=lambda r: -(r.get("seconds") or 0))[:20]
     page = render("summary.html", result=result, done=done, failed=failed, slowest=slowest,
-                  manifest=Path(result.manifest).name)
+                  manifest=Path(result.manifest).name, assumptions=result.assumptions)
     return write_bytes_atomic(out / "summary.html", page.encode())

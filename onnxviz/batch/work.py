@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 
 from .. import registry
 from ..backends import ort
-from ..errors import OnnxvizError
+from ..errors import GuessWarning, OnnxvizError
 from ..explainer import Explainer
 from ..guard import Limits
 from ..io import encode_png, safe_filename
@@ -102,6 +103,11 @@ class Worker:
 
     def run(self, chunk: list[Item]) -> list[tuple[dict, dict[str, bytes]]]:
         """(row, {relative path: bytes}) for every (item, method) of the chunk."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GuessWarning)  # the run said it once, and summary.html says it
+            return self._run(chunk)
+
+    def _run(self, chunk: list[Item]) -> list[tuple[dict, dict[str, bytes]]]:
         start = time.perf_counter()
         images, good, results = [], [], []
         for item in chunk:
