@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,22 @@ class Explanation:
         """(N, 2): per map, the attribution values the two ends of its colour scale stand for."""
         self.drawn(percentile)
         return self._normalized[percentile][1].copy()
+
+    def with_display(self, *, display: str | None = None, smooth: float | None = None) -> Explanation:
+        """The same result drawn otherwise: display "absolute" (|map|) or "auto"; `smooth` a Gaussian blur of the
+        drawn maps, sigma in input pixels (0: none). The arrays are unchanged."""
+        if display not in (None, "auto", "absolute"):
+            raise OnnxvizError(f"display must be auto or absolute, not {display!r}")
+        if smooth is not None and not (isinstance(smooth, (int, float)) and 0 <= smooth <= 1000):
+            raise OnnxvizError(f"smooth is a blur radius in pixels (0..1000), not {smooth!r}")
+        extras = dict(self.extras)
+        if display == "auto":
+            extras.pop("display", None)
+        elif display is not None:
+            extras["display"] = display
+        if smooth is not None:
+            extras["smooth"] = float(smooth)
+        return replace(self, extras=extras)
 
     def maps(self) -> np.ndarray:
         """(N, H, W) maps: pixel attributions summed over channels."""

@@ -83,3 +83,31 @@ def test_the_grid_keeps_the_aspect_ratio_and_has_a_key(wide_model, wide_batch, t
     assert not (cell[band + 2 : -band - 2] == 255).all()
     key = grid[rows + 4 :, 228 : 228 + 224]
     assert np.abs(np.diff(key[3:13, 4:-4].mean(axis=0), axis=0)).sum() > 100
+
+
+def test_smoothing_and_the_display_can_be_chosen_without_touching_the_arrays(wide_model, wide_batch, tmp_path):
+    import cv2
+    from click.testing import CliRunner
+
+    from onnxviz.cli import cli
+
+    ex = onnxviz.explain(wide_model, wide_batch, "saliency", progress=False)
+    smooth = ex.with_display(smooth=1.5)
+    np.testing.assert_array_equal(smooth.attributions, ex.attributions)
+    blurred = np.stack([cv2.GaussianBlur(m, (0, 0), 1.5) for m in ex.maps()])
+    np.testing.assert_allclose(smooth.normalized(), onnxviz.viz.normalize_maps(blurred, False), atol=1e-6)
+    assert not np.allclose(smooth.normalized(), ex.normalized())
+    occlusion = onnxviz.explain(wide_model, wide_batch, "occlusion", window=(2,), stride=(2,), progress=False)
+    shown = occlusion.with_display(display="absolute")
+    assert shown.normalized().min() >= 0 and not shown.drawn()[2]
+    with pytest.raises(onnxviz.OnnxvizError, match="display must be auto or absolute"):
+        ex.with_display(display="rainbow")
+    image = tmp_path / "w.png"
+    cv2.imwrite(str(image), np.full((30, 50, 3), 90, np.uint8))
+    onnx_path = tmp_path / "wide.onnx"
+    onnx.save(wide_model.proto, onnx_path)
+    run = CliRunner().invoke(cli, ["explain", str(onnx_path), str(image), "-m", "saliency", "--smooth", "1.5",
+                                   "--preprocess", "unit", "--out", str(tmp_path / "out"), "-q"])
+    assert run.exit_code == 0, run.output
+    saved = onnxviz.Explanation.load(tmp_path / "out" / "saliency.npz")
+    assert saved.extras["smooth"] == 1.5

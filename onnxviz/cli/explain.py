@@ -53,10 +53,12 @@ def _target(spec: str, output: str | None):
               help="Gradient estimator.")
 @click.option("--queries", type=int, default=200, show_default=True, help="Forward passes per estimated gradient.")
 @click.option("--no-arrays", is_flag=True, help="Write pictures only, no .npz arrays.")
+@click.option("--smooth", type=click.FloatRange(0, 1000), default=0.0, show_default=True, metavar="SIGMA",
+              help="Blur the drawn maps (sigma in input pixels); the arrays are unchanged.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @model_options
 def explain(model: Model, images, method_names, options, target, layer, output_name, out, batch_size, seed,
-            gradient, backend, estimator, queries, no_arrays, quiet) -> None:
+            gradient, backend, estimator, queries, no_arrays, smooth, quiet) -> None:
     """Explain IMAGES with one or more methods; writes overlays, a grid, arrays and index.html to --out."""
     names = list(dict.fromkeys(method_names))
     routed = route_options(options, names)
@@ -73,7 +75,7 @@ def explain(model: Model, images, method_names, options, target, layer, output_n
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NumericWarning)  # printed below, one line each
             ex = explainers[n].explain(x, _target(target, output_name), image_sizes=sizes)
-        results.append(ex)
+        results.append(ex.with_display(smooth=smooth) if smooth else ex)
         where = f" at {ex.layer}" if ex.layer else ""
         errors = ex.extras.get("relative_completeness_error")
         complete = f", completeness error up to {max(errors):.2%}" if errors else ""

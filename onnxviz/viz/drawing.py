@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import cv2
 import numpy as np
 
 from ..preprocess import Preprocessing
@@ -31,7 +32,11 @@ def shown(ex: Explanation, m: np.ndarray) -> np.ndarray:
     """What is drawn of the maps: their magnitude for methods displayed as "absolute" (integrated gradients,
     input x gradient, guided backprop: signs that alternate pixel by pixel read as noise, as in Captum's
     visualize_image_attr default), else the maps themselves."""
-    return np.abs(m) if ex.extras.get("display") == "absolute" else m
+    m = np.abs(m) if ex.extras.get("display") == "absolute" else m
+    sigma = float(ex.extras.get("smooth") or 0)
+    if sigma > 0:  # a Gaussian blur of each map, sigma in input pixels (noisy gradients read as regions)
+        m = np.stack([cv2.GaussianBlur(np.ascontiguousarray(a, np.float32), (0, 0), sigma) for a in m])
+    return m
 
 
 MIN_SIDE = 256  # per-image pictures are at least this tall and wide (a 32 x 32 input is drawn 8 times larger)
