@@ -94,7 +94,8 @@ def test_the_cli_takes_the_run_limits(tmp_path):
     model = tmp_path / "loop.onnx"
     model.write_bytes(hm.endless_loop().SerializeToString())
     result = CliRunner().invoke(cli, ["explain", str(model), str(tmp_path / "white.png"), "-m", "occlusion",
-                                      "--run-timeout", "1", "--out", str(tmp_path / "out"), "-q"])
+                                      "--run-timeout", "1", "--preprocess", "unit", "--out", str(tmp_path / "out"),
+                                      "-q"])  # the preprocessing given: no guess to warn about, the error alone
     assert result.exit_code == 1 and "did not finish within 1 s" in result.stderr, result.output
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
     bomb = tmp_path / "bomb.onnx"
@@ -110,7 +111,7 @@ def test_a_signal_stops_an_endless_loop_at_once(sig, tmp_path):
     model = tmp_path / "loop.onnx"
     model.write_bytes(hm.endless_loop().SerializeToString())
     proc = subprocess.Popen([sys.executable, "-m", "onnxviz.cli", "explain", str(model), str(tmp_path / "white.png"),
-                             "-m", "occlusion", "--out", str(tmp_path / "out"), "-q"],
+                             "-m", "occlusion", "--preprocess", "unit", "--out", str(tmp_path / "out"), "-q"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(8)  # loaded, and spinning in the Loop (it would go on for the 300 s default limit)
     assert proc.poll() is None, proc.communicate()
