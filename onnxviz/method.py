@@ -34,6 +34,8 @@ class Method(Plugin):
     needs_image: ClassVar[bool] = False  # slides windows or masks over H x W: refused for non-image inputs
     unsigned_display: ClassVar[bool] = False  # draw min..max even when values change sign (offset-laden maps)
     display: ClassVar[str] = "auto"  # "absolute": draw |map| (signs that flip pixel by pixel); "auto": as they are
+    target_dependent: ClassVar[bool] = True  # the map changes with the target (False: class-agnostic, e.g. EigenCAM)
+    model_dependent: ClassVar[bool] = True  # the map changes with the weights (False only for baselines)
     output: ClassVar[str] = "pixels"  # "pixels": same shape as x; "map": (N, h, w), resized to the input size
 
     @classmethod

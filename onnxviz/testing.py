@@ -11,12 +11,14 @@ from dataclasses import fields
 from typing import Any
 
 import numpy as np
+import onnx
 
 from . import registry
 from .attacks import Attack
 from .attacks.run import attack
 from .bundled import demo_images, demo_model_path
 from .errors import MethodError
+from .evaluation.sanity import parametric_layers, randomized
 from .explainer import Explainer
 from .method import Method
 from .model import Model, load
@@ -24,6 +26,7 @@ from .plugin import Plugin
 from .reading import load_image
 from .synthesis import Synthesis
 from .synthesis.run import synthesize
+from .targets import Target
 
 
 def check_method(method: str | type[Plugin], /, model: Model | None = None, x: np.ndarray | None = None,
@@ -61,7 +64,70 @@ def check_method(method: str | type[Plugin], /, model: Model | None = None, x: n
     singles = np.concatenate([run(x[i : i + 1], [int(first.targets[i])]) for i in range(len(x))])
     _require(np.allclose(a, singles, atol=atol, rtol=1e-4), f"{cls.name}: a batch differs from its samples run one "
              f"by one by {np.abs(a - singles).max():.3g}")
-    return {"method": cls.name, "shape": a.shape, "targets": first.targets.tolist(), "backend": first.backend}
+    checked = ["shape", "dtype", "finite", "deterministic", "batch = samples"]
+    if cls.target_dependent:
+        classes = int(np.prod(model.run(x[:1], (model.score_tensor(first_target(first))[0],))[0].shape[1:2]))
+        other = run(x, ((first.targets + 1) % max(classes, 2)).tolist())
+        _require(_differs(a, other), f"{cls.name}: the attributions do not change when the target changes (a map "
+                 "that ignores the model's output); a class-agnostic method declares target_dependent = False")
+        checked.append("follows the target")
+    if cls.model_dependent:
+        scrambled = load(randomized(model.proto, {n for _, names in parametric_layers(model) for n in names},
+                                    np.random.default_rng(7)), layout=model.input.layout)
+        other = Explainer(scrambled, cls, layer=layer, seed=0, progress=False, **options).explain(
+            x, first.targets.tolist()).attributions
+        _require(_differs(a, other), f"{cls.name}: the attributions do not change when the model's weights are "
+                 "randomized (a map that ignores the model); a baseline declares model_dependent = False")
+        checked.append("follows the weights")
+    if model.input.layout and not _differs(a, explainer_with_seed(model, cls, layer, options, 1).explain(
+            x, first.targets.tolist()).attributions):  # seeded draws depend on the layout: deterministic ones only
+        transposed = load(transposed_copy(model), layout="NCHW" if model.input.layout == "NHWC" else "NHWC")
+        moved = _to_layout(x, model.input.layout, transposed.input.layout)
+        got = Explainer(transposed, cls, layer=layer, seed=0, progress=False, **options).explain(
+            moved, first.targets.tolist()).attributions
+        back = _to_layout(got, transposed.input.layout, model.input.layout) if cls.output == "pixels" else got
+        _require(np.allclose(a, back, atol=max(atol, 1e-4 * float(np.abs(a).max())), rtol=1e-3),
+                 f"{cls.name}: the same model laid out {transposed.input.layout} gives another map (differs by "
+                 f"{np.abs(a - back).max():.3g}): an axis is read in the wrong layout; ask ctx.layout")
+        checked.append(f"same map in {transposed.input.layout}")
+    return {"method": cls.name, "shape": a.shape, "targets": first.targets.tolist(), "backend": first.backend,
+            "checks": checked}
+
+
+def first_target(ex) -> Target:
+    return Target.parse(ex.target) if ex.target != "top1" else Target()
+
+
+def explainer_with_seed(model: Model, cls: type[Method], layer: str | None, options: dict, seed: int) -> Explainer:
+    return Explainer(model, cls, layer=layer, seed=seed, progress=False, **options)
+
+
+def _differs(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two attribution arrays differ by more than float noise (relative to their scale)."""
+    scale = max(float(np.abs(a).max()), float(np.abs(b).max()), 1e-12)
+    return bool(np.abs(a - b).max() > 1e-4 * scale)
+
+
+def _to_layout(x: np.ndarray, source: str, target: str) -> np.ndarray:
+    if source == target:
+        return x
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1) if source == "NCHW" else x.transpose(0, 3, 1, 2))
+
+
+def transposed_copy(model: Model) -> onnx.ModelProto:
+    """The same network taking its input in the other layout: a Transpose in front of the original graph."""
+    proto = onnx.ModelProto()
+    proto.CopyFrom(model.proto)
+    graph = proto.graph
+    value = next(v for v in graph.input if v.name == model.input.name)
+    dims = list(value.type.tensor_type.shape.dim)
+    perm_in, perm_back = ((0, 2, 3, 1), [0, 3, 1, 2]) if model.input.layout == "NCHW" else ((0, 3, 1, 2), [0, 2, 3, 1])
+    moved = onnx.helper.make_tensor_value_info(f"{value.name}_moved", value.type.tensor_type.elem_type,
+                                               [dims[k].dim_value or dims[k].dim_param or None for k in perm_in])
+    graph.node.insert(0, onnx.helper.make_node("Transpose", [moved.name], [value.name], perm=perm_back))
+    graph.input.remove(value)
+    graph.input.insert(0, moved)
+    return proto
 
 
 def _require(condition: bool, message: str) -> None:

@@ -58,6 +58,7 @@ def test_a_runtime_method_with_options(scratch, digits_model, digits_batch):
         name = "scaled_input"
         family = "attribution"
         Options = ScaleOptions
+        target_dependent = model_dependent = False  # the input itself, scaled: declared, so the kit accepts it
 
         def explain(self, ctx, x, opts):
             return x * opts.factor

@@ -34,6 +34,7 @@ class EigenCam(CamMethod):
 
     name = "eigencam"
     requires = "forward"
+    target_dependent = False  # the first principal component of the activations: the same for every class
     paper = "https://arxiv.org/abs/2008.00299"
 
     def combine(self, ctx, x, acts, grads) -> np.ndarray:

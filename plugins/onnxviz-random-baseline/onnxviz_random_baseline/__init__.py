@@ -17,6 +17,8 @@ class RandomBaseline(Method):
     family = "attribution"
     requires = "forward"
     paper = "https://arxiv.org/abs/1810.03292"
+    target_dependent = False  # noise: the same whatever is explained ...
+    model_dependent = False  # ... and whatever the weights (that is the point of a baseline)
 
     def explain(self, ctx: Context, x: np.ndarray, opts: object) -> np.ndarray:
         # ctx.sample_rng(image) is seeded by --seed and the image itself: a batch equals its samples one by one
