@@ -16,6 +16,10 @@ def main() -> None:
         code = importlib.import_module("onnxviz.cli").run()  # deferred: the handlers above are in place first
     except KeyboardInterrupt:
         sys.stderr.write("\nAborted!\n")
+    except ImportError:
+        if not interrupts.interrupted():
+            raise
+        sys.stderr.write("\nAborted!\n")  # a signal inside onnxruntime's import comes out as "initialization failed"
     finally:
         interrupts.finished()
     if interrupts.interrupted():  # a swallowed KeyboardInterrupt still fails the run

@@ -203,3 +203,15 @@ def test_a_batch_run_says_its_guesses_once_and_on_its_summary(open_model, photo,
     assert result.exit_code == 0, result.output
     assert result.output.count("warning: open: input size: default 224x224") == 1, result.output
     assert "onnxviz guessed how to feed this model" in (tmp_path / "batch" / "summary.html").read_text()
+
+
+def test_a_batch_run_with_a_size_resumes(open_model, photo, tmp_path):
+    """run.json keeps the settings as JSON (a size is a list there): the same command must resume, not refuse."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "p.png").write_bytes(photo.read_bytes())
+    command = ["batch", str(open_model), str(folder), "-m", "occlusion", "-o", "window", "16", "--size", "48x64",
+               "--preprocess", "unit", "--out", str(tmp_path / "batch"), "-q"]
+    assert CliRunner().invoke(cli, command).exit_code == 0
+    again = CliRunner().invoke(cli, command)
+    assert again.exit_code == 0 and "skipped 1" in again.output, again.output

@@ -57,7 +57,7 @@ def _start(out: Path, job: Job, model_hash: str, overwrite: bool) -> manifest.Jo
     """A fresh run, or the resumption of the run recorded in out/run.json (the same model and settings)."""
     ensure_writable(out)
     remove_leftovers(out.absolute().parent, out.name)  # .part files of a writer killed in an earlier run
-    described = {"model_hash": model_hash, **job.describe()}
+    described = json.loads(json.dumps({"model_hash": model_hash, **job.describe()}))  # as run.json reads back
     recorded = out / "run.json"
     if recorded.exists() and not overwrite:
         before = json.loads(recorded.read_text())
