@@ -96,3 +96,34 @@ def test_each_cam_matches_its_reference_and_not_its_siblings(setup, monkeypatch)
         for r in CAMS:
             if r != m:
                 assert errors[m, r] > APART, f"{m} cannot be told from {r} on this network ({layout}):\n{table}"
+
+
+GRADIENTS = {"saliency": ("Saliency", {"abs": True}), "input_x_gradient": ("InputXGradient", {}),
+             "guided_backprop": ("GuidedBackprop", {}), "deconvnet": ("Deconvolution", {}),
+             "integrated_gradients": ("IntegratedGradients", {"n_steps": 16, "method": "gausslegendre"})}
+
+
+def test_each_gradient_method_matches_captum_and_not_its_siblings(setup):
+    """The same matrix for the gradient methods against Captum on the native module (same rules, same steps)."""
+    captum_attr = pytest.importorskip("captum.attr")
+    net, model, x, _, layout = setup
+    x_nchw = x if layout == "NCHW" else np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    targets = np.array([2, 4])
+    options = {"integrated_gradients": {"n_steps": 16, "method": "gausslegendre"}}
+    ours = {}
+    for m in GRADIENTS:
+        a = onnxviz.explain(model, x, m, target=targets.tolist(), progress=False, **options.get(m, {})).attributions
+        ours[m] = a if layout == "NCHW" else a.transpose(0, 3, 1, 2)
+    theirs = {}
+    for m, (reference, kwargs) in GRADIENTS.items():
+        attribution = getattr(captum_attr, reference)(net)
+        theirs[m] = attribution.attribute(torch.from_numpy(x_nchw), target=torch.from_numpy(targets),
+                                          **kwargs).detach().numpy()
+    errors = {(m, r): float((np.abs(ours[m] - theirs[r]) / np.abs(theirs[r]).max()).max())
+              for m in GRADIENTS for r in GRADIENTS}
+    table = "\n".join(f"{m:>22} " + " ".join(f"{errors[m, r]:9.2e}" for r in GRADIENTS) for m in GRADIENTS)
+    for m in GRADIENTS:
+        assert errors[m, m] < SAME, f"{m} differs from Captum ({layout}):\n{table}"
+        for r in GRADIENTS:
+            if r != m:
+                assert errors[m, r] > APART, f"{m} cannot be told from {r} on this network ({layout}):\n{table}"
