@@ -185,3 +185,39 @@ def test_rise_maps_are_drawn_from_min_to_max(digits_model, digits_batch):
     assert not ex.signed and ex.extras["display"] == "unsigned"
     norm = ex.normalized()
     assert norm.min() == 0.0 and norm.max() == 1.0
+
+
+@pytest.mark.parametrize(("kind", "excess"), [("nes", 1), ("spsa", -1)])
+def test_estimated_gradients_have_the_error_theory_gives(linear_model, kind, excess):
+    """On f(x) = w.x the estimate is (1/m) sum u u^T w over m = queries / 2 probe pairs: its relative RMS error is
+    sqrt((d + 1) / m) for Gaussian (NES) and sqrt((d - 1) / m) for Rademacher (SPSA) directions. A factor-2 estimate
+    (error 1) or a flipped sign (error 2) is far outside the band."""
+    d, queries = 16, 2000
+    expected = np.sqrt((d + excess) / (queries // 2))
+    est = onnxviz.explain(linear_model, X, "saliency", abs=False, target=1, gradient=Estimator(kind, queries),
+                          progress=False).attributions
+    for sample in est:
+        error = np.linalg.norm(sample.ravel() - W[1]) / np.linalg.norm(W[1])
+        assert 0.5 * expected < error < 1.6 * expected, (kind, error, expected)
+
+
+def test_finite_differences_match_the_analytic_gradient_of_a_smooth_model():
+    """y = W2 tanh(W1 x): the gradient is W2 diag(1 - tanh^2(W1 x)) W1, and central differences of step h reach it
+    to O(h^2)."""
+    rng = np.random.default_rng(5)
+    w1, w2 = rng.standard_normal((8, 16)).astype(np.float32), rng.standard_normal((3, 8)).astype(np.float32)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])
+    nodes = [helper.make_node("Flatten", ["x"], ["f"], axis=1), helper.make_node("Gemm", ["f", "W1"], ["z"], transB=1),
+             helper.make_node("Tanh", ["z"], ["h"]), helper.make_node("Gemm", ["h", "W2"], ["y"], transB=1)]
+    proto = helper.make_model(helper.make_graph(nodes, "smooth", [x], [y], [numpy_helper.from_array(w1, "W1"),
+                                                                           numpy_helper.from_array(w2, "W2")]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    proto.ir_version = 8
+    model = onnxviz.load(proto)
+    batch = (0.3 * rng.standard_normal((2, 1, 4, 4))).astype(np.float32)
+    fd = onnxviz.explain(model, batch, "finite_difference", target=2, progress=False).attributions
+    for sample, got in zip(batch, fd, strict=True):
+        slope = 1 - np.tanh(w1 @ sample.ravel()) ** 2
+        analytic = (w2[2] * slope) @ w1
+        np.testing.assert_allclose(got.ravel(), analytic, atol=1e-3)
