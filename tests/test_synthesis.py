@@ -247,3 +247,20 @@ def test_style_transfer_moves_on_a_network_with_small_activations(tmp_path):
     result = onnxviz.synthesize(weak, "style_transfer", images=images[:1], style=images[1], steps=15, progress=False)
     assert result.history.shape[1] > 1
     assert result.history[0, -1] < 0.9 * result.history[0, 0]
+
+
+def test_maximize_finds_the_known_optimum_of_a_linear_unit():
+    """A linear logit w . x over images in [0, 1] peaks at x = 1 where w > 0 and x = 0 where w < 0: activation
+    maximization (pixel parameterization, no transforms) must land there, and on no other image."""
+    from tests.tiny_models import linear
+
+    w = np.random.default_rng(4).standard_normal((3, 36)).astype(np.float32)
+    model = onnxviz.load(linear(w, np.zeros(3, np.float32), shape=(1, 6, 6)))
+    model.use_preprocessing("unit")
+    result = onnxviz.synthesize(model, "maximize", "class:2", param="pixel", jitter=0, scale=(1.0, 1.0),
+                                steps=300, lr=0.1, progress=False)
+    image = result.images[0, ..., 0].ravel()
+    strong = np.abs(w[2]) > 0.1 * np.abs(w[2]).max()  # tiny weights barely pull in the steps given
+    np.testing.assert_allclose(image[strong], (w[2][strong] > 0).astype(np.float32), atol=0.1)
+    optimum = float(np.maximum(w[2], 0).sum())
+    assert result.history[0, -1] > 0.95 * optimum  # the objective reached 95% of the best any image can
