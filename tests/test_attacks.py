@@ -285,3 +285,15 @@ def test_black_box_attacks_run_without_torch_and_white_box_ones_say_how_to_insta
     assert "square onnxruntime [" in done.stdout
     refused = _without_torch(code.replace("'square', eps=0.3, max_queries=50", "'fgsm'"))
     assert refused.returncode == 1 and 'pip install "onnxviz[torch]"' in refused.stderr
+
+
+def test_hopskipjump_shrinks_its_distance_as_it_queries_more():
+    """The decision boundary walk must get closer with every budget (a step against its own gradient estimate, the
+    issue's planted bug, leaves the distance where the first binary search put it)."""
+    from onnxviz.demo import demo_images, demo_model_path
+
+    model = onnxviz.load(demo_model_path())
+    distances = [onnxviz.attack(model, demo_images()[:1], "hopskipjump", max_queries=q, progress=False).l2[0]
+                 for q in (300, 1200, 4000)]
+    assert distances[0] > distances[1] > distances[2], distances
+    assert distances[2] < 0.8 * distances[0], distances
