@@ -61,7 +61,8 @@ class Context:
 
     @property
     def score_fn(self) -> Score:
-        assert self.scorer is not None  # set by __post_init__
+        if self.scorer is None:  # __post_init__ always sets it
+            raise MethodError("the Context has no resolved target: build it through onnxviz.Explainer")
         return self.scorer
 
     def for_samples(self, rows: np.ndarray | list[int]) -> Context:
@@ -194,7 +195,8 @@ class Context:
                               "gradients or modified ReLUs, which need the torch backend")
         self._rows(xb, "grad")
         self.backends_used.add("onnxruntime (estimated gradient)")
-        assert self.estimator is not None  # grad() comes here only when gradients are estimated
+        if self.estimator is None:
+            raise MethodError("gradients are not estimated in this run: ctx.grad uses the torch backend")
         return self.runner.estimated_gradients(xb, lambda i, batch: self.for_samples([i] * len(batch)).score(batch),
                                                self.estimator, on_chunk)
 

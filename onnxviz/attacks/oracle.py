@@ -138,7 +138,8 @@ class Oracle:
             same = [int(rows[k])] * len(batch)
             return self.objective(self.logits(np.clip(batch, 0, 1), same), same, loss)
 
-        assert self.estimator is not None  # set when gradients are estimated
+        if self.estimator is None:
+            raise MethodError("no gradient estimator was set for this attack: use gradient='estimate'")
         # seeded by the image under attack (not by the current step's copy of it)
         return self.runner.estimated_gradients(imgs, j, self.estimator, rng_of=lambda k: self.rng(int(rows[k])))
 

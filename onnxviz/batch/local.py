@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+from ..errors import OnnxvizError
 from .source import Item
 from .work import Job, Worker, share_cores
 
@@ -22,7 +23,8 @@ def _init(job: Job) -> None:
 
 
 def _run(chunk: list[Item]):
-    assert _WORKER is not None  # _start ran in this worker process
+    if _WORKER is None:
+        raise OnnxvizError("a batch worker process ran a chunk before it was started")
     return _WORKER.run(chunk)
 
 

@@ -62,7 +62,8 @@ class Worker:
             if self._proc is None or self._proc.poll() is not None or memory != self._memory:
                 self._start(memory)
             conn = self._conn
-            assert conn is not None  # _start set it
+            if conn is None:
+                raise ModelError(f"{what}: the loader process did not start")
             try:
                 conn.send((task, args))
                 answered = conn.poll(timeout)
@@ -111,7 +112,8 @@ class Worker:
                              f"{tail}")
 
     def _death(self) -> str:
-        assert self._proc is not None
+        if self._proc is None:
+            return "not running"
         code = self._proc.wait()
         self._proc = None
         if code < 0:

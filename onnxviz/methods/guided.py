@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import MethodError
 from ..method import Method
 from .gradcam import GradCam
 
@@ -58,6 +59,7 @@ class GuidedGradCam(Method):
 
     def explain(self, ctx, x: np.ndarray, opts) -> np.ndarray:
         cam = GradCam().explain(ctx, x, opts).raw
-        assert cam is not None  # Grad-CAM returns its layer-space map
+        if cam is None:
+            raise MethodError("guided_gradcam needs Grad-CAM's layer-space map, and it returned none")
         up = upsample_nearest(cam, *ctx.input_size(x))
         return ctx.grad(x, relu="guided") * ctx.over_channels(up)

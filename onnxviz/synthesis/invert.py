@@ -12,6 +12,7 @@ from typing import Literal
 import numpy as np
 
 from ..backends.torch import import_torch
+from ..errors import OptionError
 from ..options import option
 from .base import Request, Synthesis, Synthesized
 from .loop import Schedule, ascend
@@ -41,7 +42,8 @@ class Invert(Synthesis):
 
     def synthesize(self, engine, request: Request, opts: InvertOptions) -> Synthesized:
         torch = import_torch()
-        assert request.layer is not None  # needs_layer: the runner resolved it
+        if request.layer is None:
+            raise OptionError("invert needs a layer to match: pass --layer (Python: layer=...)")
         layer = request.layer.name
         originals = torch.as_tensor(np.stack(request.images), device=engine.device).permute(0, 3, 1, 2)
         with torch.no_grad():

@@ -4,7 +4,7 @@ them in order. Today's kinds: a class (logit or softmax probability) and a class
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import onnx
@@ -15,8 +15,8 @@ from .regions import region_masks
 from .scores import ClassScore, Score, pick
 from .spec import Target, check_range
 
-if TYPE_CHECKING:  # the model imports targets: a Target is part of what it resolves
-    from ..model import Model
+# an onnxviz.Model; not imported, because the model imports targets (a Target is part of what it resolves)
+Model = Any
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import cv2
 import numpy as np
 
 from .grid import CAPTION, grid
 
-if TYPE_CHECKING:
-    from ..attacks.result import AttackResult
+# an onnxviz.AttackResult; not imported, because the result draws itself through this module (no cycle)
+AttackResult = Any
 
 CELL = 224
 BARS_WIDTH = 300

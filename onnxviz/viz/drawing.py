@@ -3,7 +3,7 @@ batch-wide steps (inverting the preprocessing, normalizing the maps) run once pe
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
@@ -14,8 +14,8 @@ from .grid import grid
 from .maps import normalize_with_scales, to_maps
 from .overlay import outline, overlay
 
-if TYPE_CHECKING:
-    from ..explanation import Explanation
+# an onnxviz.Explanation; not imported, because the Explanation draws itself through this module (no cycle)
+Explanation = Any
 
 
 def maps(ex: Explanation) -> np.ndarray:
