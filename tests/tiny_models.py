@@ -31,11 +31,13 @@ def linear(weights: np.ndarray, bias: np.ndarray, shape: tuple[int, int, int] = 
     return _model(nodes, [x], [y], {"W": weights.astype(np.float32), "b": bias.astype(np.float32)})
 
 
-def gap_net(conv_w: np.ndarray, fc_w: np.ndarray, size: int = 6, batch: int | str = "N") -> onnx.ModelProto:
+def gap_net(conv_w: np.ndarray, fc_w: np.ndarray, size: int | tuple[int, int] = 6,
+            batch: int | str = "N") -> onnx.ModelProto:
     """x -> Conv(3x3, pad 1) -> Relu -> GlobalAveragePool -> Flatten -> Gemm: a CAM-shaped network."""
     in_channels = conv_w.shape[1]
     classes = fc_w.shape[0]
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, in_channels, size, size])
+    h, w = (size, size) if isinstance(size, int) else size
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, in_channels, h, w])
     y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, classes])
     nodes = [
         helper.make_node("Conv", ["x", "Wc"], ["conv"], pads=[1, 1, 1, 1], kernel_shape=[3, 3]),
@@ -71,3 +73,11 @@ def pooled_net(conv_w: np.ndarray, fc_w: np.ndarray, size: tuple[int, int] = (6,
               helper.make_node("MatMul", ["flat", "Wf"], ["mm"]), helper.make_node("Add", ["mm", "bf"], ["logits"])]
     bias = np.arange(classes, dtype=np.float32)
     return _model(nodes, [x], [y], {"Wc": conv_w.astype(np.float32), "Wf": fc_w.T.astype(np.float32), "bf": bias})
+
+
+def conv3x3(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The gap_net convolution in numpy: (C, H, W) -> (K, H, W), cross-correlation with zero padding 1."""
+    _, h, w = x.shape
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1)))
+    return sum(np.einsum("kc,chw->khw", weights[:, :, dy, dx], padded[:, dy : dy + h, dx : dx + w])
+               for dy in range(3) for dx in range(3))
