@@ -51,17 +51,17 @@ def test_cli_evaluate(tmp_path):
     assert "deletion AUC" in run.output and "sanity:" in run.output and (tmp_path / "evaluate.json").is_file()
 
 
-def test_every_faithfulness_metric_equals_its_hand_computed_value():
-    """A model whose answer is known: logit 0 = 2.5 * (sum of the top-left 2 x 2 pixels), logit 1 = 0.5 * (sum of the
-    other 12). With x = 1 everywhere and a map ranking the four region pixels 4, 3, 2, 1 (the rest 0), every point of
-    the deletion and insertion curves, both AUCs, the average drop and the increase are written out by hand here."""
+REGION = [0, 1, 4, 5]  # the top-left 2 x 2 of a 4 x 4 grey image, flattened
+
+
+def _known_model():
+    """logit 0 = 2.5 * (sum of the top-left 2 x 2 pixels), logit 1 = 0.5 * (sum of the other 12), unit preprocessing."""
     import onnx
     from onnx import helper, numpy_helper
 
-    region = [0, 1, 4, 5]
     w = np.zeros((2, 16), np.float32)
-    w[0, region] = 2.5
-    w[1, [k for k in range(16) if k not in region]] = 0.5
+    w[0, REGION] = 2.5
+    w[1, [k for k in range(16) if k not in REGION]] = 0.5
     x_info = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 1, 4, 4])
     y_info = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 2])
     proto = helper.make_model(helper.make_graph(
@@ -70,13 +70,27 @@ def test_every_faithfulness_metric_equals_its_hand_computed_value():
     proto.ir_version = 8
     model = onnxviz.load(proto)
     model.use_preprocessing("unit")
-    x = np.ones((1, 1, 4, 4), np.float32)
+    return model
+
+
+def _sigmoid(v):
+    return 1 / (1 + np.exp(-v))
+
+
+def _known_heat() -> np.ndarray:
     heat = np.zeros((1, 4, 4), np.float32)
-    heat[0].flat[region] = [4, 3, 2, 1]
+    heat[0].flat[REGION] = [4, 3, 2, 1]
+    return heat
 
-    def sigmoid(v):
-        return 1 / (1 + np.exp(-v))
 
+def test_every_faithfulness_metric_equals_its_hand_computed_value():
+    """A model whose answer is known: logit 0 = 2.5 * (sum of the top-left 2 x 2 pixels), logit 1 = 0.5 * (sum of the
+    other 12). With x = 1 everywhere and a map ranking the four region pixels 4, 3, 2, 1 (the rest 0), every point of
+    the deletion and insertion curves, both AUCs, the average drop and the increase are written out by hand here."""
+    model = _known_model()
+    x = np.ones((1, 1, 4, 4), np.float32)
+    heat = _known_heat()
+    sigmoid = _sigmoid
     t = np.arange(17)  # 16 steps: one pixel each; the region goes first, then the rest in index order
     deletion = sigmoid(2.5 * (4 - np.minimum(t, 4)) - 0.5 * (12 - np.maximum(t - 4, 0)))
     insertion = sigmoid(2.5 * np.minimum(t, 4) - 0.5 * np.maximum(t - 4, 0))
@@ -94,3 +108,103 @@ def test_every_faithfulness_metric_equals_its_hand_computed_value():
     assert scores.average_drop == 0.0 and scores.increase == 100.0
     inverted = faithfulness(model, x, -heat, [0], steps=16, insert_into="zero")  # the region ranked last
     assert inverted.deletion_auc[0] > scores.deletion_auc[0] and inverted.insertion_auc[0] < scores.insertion_auc[0]
+
+
+def test_average_drop_and_increase_are_means_over_images_in_percent():
+    """The hand-made map of the test above, and its negation (the region ranked last: the image times that map keeps
+    the region at 0, .25, .5, .75 and the rest at 1, so logit 0 = 3.75 and logit 1 = 6, the confidence drops)."""
+    model = _known_model()
+    x = np.ones((2, 1, 4, 4), np.float32)
+    heat = _known_heat()[0]
+    scores = faithfulness(model, x, np.stack([heat, -heat]), [0, 0], steps=4, insert_into="zero")
+    before = _sigmoid(10 - 6)
+    drops = [0.0, (before - _sigmoid(3.75 - 6)) / before]
+    np.testing.assert_allclose(scores.average_drop, 100 * np.mean(drops), rtol=1e-5)
+    assert scores.increase == 50.0  # one of the two rises, the other falls
+    same = faithfulness(model, x[:1], heat[None], [0], steps=4, insert_into="zero")
+    assert same.increase == 100.0 and same.average_drop == 0.0
+    flat = faithfulness(model, x[:1], np.ones((1, 4, 4)), [0], steps=4, insert_into="zero")
+    assert flat.increase == 0.0  # a flat map scales to 0 (no span): the image goes black, the confidence to 0.5
+    np.testing.assert_allclose(flat.average_drop, 100 * (before - 0.5) / before, rtol=1e-5)
+
+
+def test_insertion_starts_from_the_image_blurred_with_sigma_a_twentieth_of_its_side():
+    """The default insertion baseline is the image Gaussian-blurred (sigma = max(H, W) / 20, cv2's reflecting
+    border): its first point is the confidence on that blurred image, computed here with cv2 and the weights."""
+    import cv2
+
+    model = _known_model()
+    x = np.random.default_rng(2).uniform(0, 1, (1, 1, 4, 4)).astype(np.float32)
+    blurred = cv2.GaussianBlur(x[0, 0], (0, 0), 4 / 20).ravel()
+    logit0, logit1 = 2.5 * blurred[REGION].sum(), 0.5 * np.delete(blurred, REGION).sum()
+    scores = faithfulness(model, x, _known_heat(), [0], steps=4)
+    np.testing.assert_allclose(scores.insertion[0, 0], _sigmoid(logit0 - logit1), rtol=1e-5)
+    flat = faithfulness(model, np.ones((1, 1, 4, 4), np.float32), _known_heat(), [0], steps=4)
+    np.testing.assert_allclose(flat.insertion[0], _sigmoid(10 - 6), rtol=1e-6)  # a blurred constant is itself
+
+
+def test_evaluation_records_every_score_under_its_name(tmp_path):
+    import json
+
+    model = onnxviz.load(demo_model_path())
+    result = onnxviz.evaluate(model, demo_images()[:2], methods=("saliency", "occlusion"), steps=4, sanity=True)
+    saved = json.loads(result.save(tmp_path).read_text())
+    assert result.save(tmp_path) == tmp_path / "evaluate.json"
+    assert sorted(saved) == ["occlusion", "saliency"]
+    for method, row in saved.items():
+        scores, check = result.faithfulness[method], result.sanity[method]
+        assert row["deletion_auc"] == scores.deletion_auc.tolist()
+        assert row["insertion_auc"] == scores.insertion_auc.tolist()
+        assert row["average_drop"] == scores.average_drop and row["increase"] == scores.increase
+        assert row["sanity"] == {"layers": check.layers, "spearman_abs": check.spearman_abs.tolist(),
+                                 "ssim": check.ssim.tolist(), "passed": check.passed}
+        assert scores.deletion.shape == (2, 5)  # steps=4 reached the metrics
+    assert "sanity" not in onnxviz.evaluate(model, demo_images()[:1], methods=("saliency",), steps=4).as_dict()[
+        "saliency"]
+
+
+def test_randomized_weights_keep_each_tensors_scale():
+    """Cascading randomization draws each re-initialized tensor with that tensor's own standard deviation (a zero
+    tensor gets 0.01), so a layer is randomized, not blown up or silenced."""
+    import onnx
+    from onnx import numpy_helper
+
+    from onnxviz.evaluation.sanity import randomized
+
+    proto = onnx.load(demo_model_path())
+    weights = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer if i.dims and np.prod(i.dims) > 500}
+    zero = next(iter(weights))
+    proto.graph.initializer[[i.name for i in proto.graph.initializer].index(zero)].CopyFrom(
+        numpy_helper.from_array(np.zeros_like(weights[zero]), zero))
+    fresh = randomized(proto, set(weights), np.random.default_rng(0))
+    for init in fresh.graph.initializer:
+        if init.name in weights:
+            got = numpy_helper.to_array(init)
+            expected = 0.01 if init.name == zero else float(weights[init.name].std())
+            assert abs(got.std() / expected - 1) < 0.1, (init.name, got.std(), expected)
+            assert not np.allclose(got, weights[init.name])
+
+
+def test_the_sanity_check_explains_the_original_targets_with_the_given_method_and_options(monkeypatch):
+    """Every randomized model is explained with the method, options and targets of the original explanation; the
+    default seed is 0 and the default threshold 0.5."""
+    from onnxviz.evaluation import sanity
+
+    calls = []
+    real = sanity.explain
+
+    def spy(model, x, method, **kw):
+        calls.append((method, kw))
+        return real(model, x, method, **kw)
+
+    monkeypatch.setattr(sanity, "explain", spy)
+    model = onnxviz.load(demo_model_path())
+    x = onnxviz.load_image(demo_images()[:2], model)
+    check = cascading_randomization(model, x, "occlusion", steps=2, window=(8,))
+    original_targets = onnxviz.explain(model, x, "occlusion", window=(8,), progress=False).targets.tolist()
+    assert [c[0] for c in calls] == ["occlusion"] * 3
+    assert all(kw["window"] == (8,) and kw["progress"] is False for _, kw in calls)
+    assert all(kw["target"] == original_targets for _, kw in calls[1:])
+    assert check.threshold == 0.5
+    again = cascading_randomization(model, x, "occlusion", steps=2, seed=0, window=(8,))
+    np.testing.assert_array_equal(check.spearman_abs, again.spearman_abs)
