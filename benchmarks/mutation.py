@@ -31,7 +31,9 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "methods": (["onnxviz/methods/*"], [
         "tests/test_siblings.py", "tests/test_oracles.py", "tests/test_suite_oracles.py", "tests/test_perturbation.py",
         "tests/test_cam_heads.py", "tests/test_reference.py", "tests/test_suite_reference.py"]),
-    "evaluation": (["onnxviz/evaluation/*"], ["tests/test_evaluate.py", "tests/test_compare.py"]),
+    "evaluation": ([f"onnxviz/evaluation/{m}.py" for m in ("faithfulness", "sanity", "agreement", "run")],
+                   ["tests/test_evaluate.py", "tests/test_compare.py"]),
+    "compare": (["onnxviz/evaluation/compare.py"], ["tests/test_compare.py"]),  # slow: each test runs two models
     "attacks": (["onnxviz/attacks/*"], ["tests/test_attacks.py", "tests/test_attacks_art.py"]),
     "estimate": (["onnxviz/estimate.py"], ["tests/test_perturbation.py", "tests/test_attacks.py"]),
     "receptive": (["onnxviz/inspect/receptive.py"], ["tests/test_inspect.py"]),

@@ -42,6 +42,28 @@ def test_two_identical_files_agree_perfectly():
     assert result.figure().shape[1] > 4 * 192
 
 
+def test_a_comparison_records_names_targets_and_scores(tmp_path):
+    """The same file twice gets the names NAME and NAME#2; both models explain the targets they share; describe()
+    says the outputs, the agreement and each method; compare.json holds every field under its name."""
+    import json
+
+    path = demo_model_path()
+    result = onnxviz.compare([path, path], demo_images()[:2], ["saliency"], progress=False)
+    (pair,) = result.pairs
+    name = onnxviz.load(path).name
+    assert result.models == [name, f"{name}#2"] and (pair.a, pair.b) == (name, f"{name}#2")
+    text = pair.describe()
+    assert text.startswith(f"{name} vs {name}#2:  outputs max |diff| 0 (probabilities 0), top-1 agreement 100%")
+    assert "saliency: Spearman 1.000" in text and "EXPORT PROBLEM" not in text
+    result.save(tmp_path)
+    saved = json.loads((tmp_path / "compare.json").read_text())
+    assert saved == json.loads(json.dumps(result.to_dict()))
+    assert sorted(saved) == ["images", "models", "pairs", "predictions", "tolerance"]
+    assert saved["models"] == result.models and saved["images"] == result.images
+    assert saved["pairs"][0]["a"] == name and saved["predictions"] == result.predictions
+    assert result.figure(cell=100).shape[0] < result.figure().shape[0]  # 192 pixels a cell by default
+
+
 def test_exports_of_one_network_agree(build_reference, photos):
     legacy, dynamo = build_reference("resnet18_legacy"), build_reference("resnet18_dynamo")
     result = onnxviz.compare([legacy.path, dynamo.path], photos[:2], ["gradcam"], progress=False)

@@ -121,7 +121,7 @@ def test_average_drop_and_increase_are_means_over_images_in_percent():
     drops = [0.0, (before - _sigmoid(3.75 - 6)) / before]
     np.testing.assert_allclose(scores.average_drop, 100 * np.mean(drops), rtol=1e-5)
     assert scores.increase == 50.0  # one of the two rises, the other falls
-    same = faithfulness(model, x[:1], heat[None], [0], steps=4, insert_into="zero")
+    same = faithfulness(model, x[:1], heat[None] / 8, [0], steps=4, insert_into="zero")  # min-max: scale-free
     assert same.increase == 100.0 and same.average_drop == 0.0
     flat = faithfulness(model, x[:1], np.ones((1, 4, 4)), [0], steps=4, insert_into="zero")
     assert flat.increase == 0.0  # a flat map scales to 0 (no span): the image goes black, the confidence to 0.5
@@ -147,10 +147,17 @@ def test_evaluation_records_every_score_under_its_name(tmp_path):
     import json
 
     model = onnxviz.load(demo_model_path())
-    result = onnxviz.evaluate(model, demo_images()[:2], methods=("saliency", "occlusion"), steps=4, sanity=True)
+    result = onnxviz.evaluate(demo_model_path(), demo_images()[:2], methods=("saliency", "input_x_gradient"), steps=4,
+                              sanity=True)
+    x = onnxviz.load_image(demo_images()[:2], model)
+    for method in ("saliency", "input_x_gradient"):  # each method's own maps, signed ones by their magnitude
+        ex = onnxviz.explain(model, x, method, progress=False)
+        direct = faithfulness(model, x, np.abs(ex.maps()), ex.targets, steps=4)
+        np.testing.assert_allclose(result.faithfulness[method].deletion, direct.deletion, rtol=1e-6)
+        assert np.isfinite(result.sanity[method].ssim).all() and (result.sanity[method].ssim < 1).all()
     saved = json.loads(result.save(tmp_path).read_text())
     assert result.save(tmp_path) == tmp_path / "evaluate.json"
-    assert sorted(saved) == ["occlusion", "saliency"]
+    assert sorted(saved) == ["input_x_gradient", "saliency"]
     for method, row in saved.items():
         scores, check = result.faithfulness[method], result.sanity[method]
         assert row["deletion_auc"] == scores.deletion_auc.tolist()
@@ -159,8 +166,9 @@ def test_evaluation_records_every_score_under_its_name(tmp_path):
         assert row["sanity"] == {"layers": check.layers, "spearman_abs": check.spearman_abs.tolist(),
                                  "ssim": check.ssim.tolist(), "passed": check.passed}
         assert scores.deletion.shape == (2, 5)  # steps=4 reached the metrics
-    assert "sanity" not in onnxviz.evaluate(model, demo_images()[:1], methods=("saliency",), steps=4).as_dict()[
-        "saliency"]
+    plain = onnxviz.evaluate(model, demo_images()[:1], methods=("saliency",))
+    assert "sanity" not in plain.as_dict()["saliency"]
+    assert plain.faithfulness["saliency"].deletion.shape == (1, 33)  # 32 steps by default
 
 
 def test_randomized_weights_keep_each_tensors_scale():
