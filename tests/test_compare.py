@@ -29,6 +29,13 @@ def test_agreement_measures_equal_their_references():
     y = np.array([[9.0, 0.0], [8.0, 1.0]])
     assert top_iou(x, y, percent=50) == pytest.approx(1 / 3)  # {0, 1} vs {0, 2}: 1 shared of 3
     assert spearman(a, a) == 1.0 and ssim(a, a) == pytest.approx(1.0) and top_iou(a, a) == 1.0
+    # the default top 10%: of 1000 values, 100; one of a's top 100 pushed out of b's leaves 99 shared of 101
+    big = np.arange(1000.0).reshape(25, 40)
+    pushed = big.copy()
+    pushed.flat[900] = -1
+    assert top_iou(big, pushed) == pytest.approx(99 / 101)
+    # at least one value even when 10% rounds to none
+    assert top_iou(np.array([[5.0, 4, 3, 2, 1]]), np.array([[5.0, 1, 2, 3, 4]])) == 1.0
 
 
 def test_two_identical_files_agree_perfectly():

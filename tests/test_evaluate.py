@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 import onnxviz
@@ -123,24 +124,45 @@ def test_average_drop_and_increase_are_means_over_images_in_percent():
     assert scores.increase == 50.0  # one of the two rises, the other falls
     same = faithfulness(model, x[:1], heat[None] / 8, [0], steps=4, insert_into="zero")  # min-max: scale-free
     assert same.increase == 100.0 and same.average_drop == 0.0
+    # explaining class 1 on the first image: each map is scaled by its own min and max, not the batch's
+    other = faithfulness(model, x, np.stack([heat, -heat]), [1, 0], steps=4, insert_into="zero")
+    before1 = _sigmoid(6 - 10)
+    drops = [(before1 - _sigmoid(0 - 6.25)) / before1, (before - _sigmoid(3.75 - 6)) / before]
+    np.testing.assert_allclose(other.average_drop, 100 * np.mean(drops), rtol=1e-5)
+    assert other.increase == 0.0
     flat = faithfulness(model, x[:1], np.ones((1, 4, 4)), [0], steps=4, insert_into="zero")
     assert flat.increase == 0.0  # a flat map scales to 0 (no span): the image goes black, the confidence to 0.5
     np.testing.assert_allclose(flat.average_drop, 100 * (before - 0.5) / before, rtol=1e-5)
 
 
 def test_insertion_starts_from_the_image_blurred_with_sigma_a_twentieth_of_its_side():
-    """The default insertion baseline is the image Gaussian-blurred (sigma = max(H, W) / 20, cv2's reflecting
-    border): its first point is the confidence on that blurred image, computed here with cv2 and the weights."""
+    """The default insertion baseline is the image Gaussian-blurred over its height and width (sigma = max(H, W) / 20,
+    cv2's reflecting border), here on a non-square NHWC linear model: its first point is the confidence on that
+    blurred image, computed with cv2 and the weights. Tied map values go in reading order (a stable sort)."""
     import cv2
 
-    model = _known_model()
-    x = np.random.default_rng(2).uniform(0, 1, (1, 1, 4, 4)).astype(np.float32)
-    blurred = cv2.GaussianBlur(x[0, 0], (0, 0), 4 / 20).ravel()
-    logit0, logit1 = 2.5 * blurred[REGION].sum(), 0.5 * np.delete(blurred, REGION).sum()
-    scores = faithfulness(model, x, _known_heat(), [0], steps=4)
-    np.testing.assert_allclose(scores.insertion[0, 0], _sigmoid(logit0 - logit1), rtol=1e-5)
-    flat = faithfulness(model, np.ones((1, 1, 4, 4), np.float32), _known_heat(), [0], steps=4)
+    h, w = 24, 40
+    rng = np.random.default_rng(2)
+    weights = rng.standard_normal((2, h * w * 3)).astype(np.float32) * 0.05
+    model = onnxviz.load(linear(weights, np.zeros(2, np.float32), shape=(h, w, 3)))
+    model.use_preprocessing("unit")
+    x = rng.uniform(0, 1, (1, h, w, 3)).astype(np.float32)
+
+    def confidence(image):
+        z = weights.astype(np.float64) @ image.ravel()
+        return _sigmoid(z[0] - z[1])
+
+    scores = faithfulness(model, x, np.zeros((1, h, w)), [0], steps=4)
+    np.testing.assert_allclose(scores.insertion[0, 0], confidence(cv2.GaussianBlur(x[0], (0, 0), w / 20)), rtol=1e-5)
+    removed = x[0].copy().reshape(h * w, 3)
+    removed[: h * w // 4] = 0  # the first quarter of the pixels in reading order
+    np.testing.assert_allclose(scores.deletion[0, 1], confidence(removed), rtol=1e-5)
+    flat = faithfulness(_known_model(), np.ones((1, 1, 4, 4), np.float32), _known_heat(), [0], steps=4)
     np.testing.assert_allclose(flat.insertion[0], _sigmoid(10 - 6), rtol=1e-6)  # a blurred constant is itself
+    assert faithfulness(_known_model(), np.ones((1, 1, 4, 4), np.float32), _known_heat(), [0]).deletion.shape == (
+        1, 33)  # 32 steps by default
+    with pytest.raises(ValueError, match="insert_into must be blur or zero, not 'noise'"):
+        faithfulness(_known_model(), np.ones((1, 1, 4, 4), np.float32), _known_heat(), [0], insert_into="noise")
 
 
 def test_evaluation_records_every_score_under_its_name(tmp_path):
@@ -150,12 +172,16 @@ def test_evaluation_records_every_score_under_its_name(tmp_path):
     result = onnxviz.evaluate(demo_model_path(), demo_images()[:2], methods=("saliency", "input_x_gradient"), steps=4,
                               sanity=True)
     x = onnxviz.load_image(demo_images()[:2], model)
+    batch = onnxviz.evaluate(model, x, methods=("saliency",), steps=4)  # a model-space batch as it is
+    np.testing.assert_allclose(batch.faithfulness["saliency"].deletion, result.faithfulness["saliency"].deletion)
     for method in ("saliency", "input_x_gradient"):  # each method's own maps, signed ones by their magnitude
         ex = onnxviz.explain(model, x, method, progress=False)
         direct = faithfulness(model, x, np.abs(ex.maps()), ex.targets, steps=4)
         np.testing.assert_allclose(result.faithfulness[method].deletion, direct.deletion, rtol=1e-6)
         assert np.isfinite(result.sanity[method].ssim).all() and (result.sanity[method].ssim < 1).all()
-    saved = json.loads(result.save(tmp_path).read_text())
+    text = result.save(tmp_path).read_text()
+    assert text.startswith('{\n  "')  # indented for people who read it
+    saved = json.loads(text)
     assert result.save(tmp_path) == tmp_path / "evaluate.json"
     assert sorted(saved) == ["input_x_gradient", "saliency"]
     for method, row in saved.items():
