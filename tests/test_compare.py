@@ -36,6 +36,24 @@ def test_agreement_measures_equal_their_references():
     assert top_iou(big, pushed) == pytest.approx(99 / 101)
     # at least one value even when 10% rounds to none
     assert top_iou(np.array([[5.0, 4, 3, 2, 1]]), np.array([[5.0, 1, 2, 3, 4]])) == 1.0
+    # constant maps: equal ones agree fully, anything else not at all (rank correlation is undefined there)
+    const, other = np.full((24, 30), 0.3), np.full((24, 30), 0.7)
+    assert spearman(const, const) == 1.0 and spearman(const, other) == 0.0
+    assert spearman(const, a) == 0.0 and spearman(a, const) == 0.0
+    assert ssim(const, const) == pytest.approx(1.0)
+    # a map spanning exactly 1 is an ordinary map; SSIM on small, odd and sparse maps as skimage computes it
+    unit = unit_a
+    assert spearman(unit, b) == pytest.approx(spearmanr(unit.ravel(), b.ravel()).statistic)
+    assert spearman(b, unit) == pytest.approx(spearmanr(unit.ravel(), b.ravel()).statistic)
+    small_a, small_b = rng.random((9, 8)), rng.random((9, 8))
+    sparse_a, sparse_b = (np.where(rng.random((24, 30)) > 0.95, rng.random((24, 30)), 0) for _ in range(2))
+    for p, q in ((small_a, small_b), (sparse_a, sparse_b)):
+        scaled = [(m - m.min()) / np.ptp(m) for m in (p, q)]
+        assert ssim(p, q) == pytest.approx(structural_similarity(*scaled, data_range=1.0, win_size=7), abs=1e-6)
+    for side in (5, 6):  # smaller than the window's margins: the mean over the whole map, finite
+        tiny = rng.random((side, side))
+        assert ssim(tiny, tiny) == pytest.approx(1.0)
+        assert np.isfinite(ssim(tiny, rng.random((side, side))))
 
 
 def test_two_identical_files_agree_perfectly():

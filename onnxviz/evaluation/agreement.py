@@ -10,8 +10,10 @@ from ..io import resize
 
 
 def same_size(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two (H, W) maps at the first one's size."""
-    return a.astype(np.float64), resize(b.astype(np.float32), *a.shape).astype(np.float64)
+    """Two (H, W) maps at the first one's size (b untouched when it already has it: no float32 round trip)."""
+    if b.shape != a.shape:
+        b = resize(b.astype(np.float32), *a.shape)
+    return a.astype(np.float64), b.astype(np.float64)
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
