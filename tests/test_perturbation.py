@@ -10,7 +10,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import onnxviz
 from onnxviz.cli import cli
-from onnxviz.estimate import Estimator
+from onnxviz.estimate import Estimator, estimate_gradient
 from onnxviz.methods.finite_difference import group_labels
 from onnxviz.segments import superpixels
 from tests.tiny_models import linear
@@ -221,3 +221,25 @@ def test_finite_differences_match_the_analytic_gradient_of_a_smooth_model():
         slope = 1 - np.tanh(w1 @ sample.ravel()) ** 2
         analytic = (w2[2] * slope) @ w1
         np.testing.assert_allclose(got.ravel(), analytic, atol=1e-3)
+
+
+def test_spsa_probes_are_rademacher_and_nes_probes_gaussian():
+    """One +/- pair on a linear score w . x: the estimate is (w . u) u, so SPSA's (u in {-1, 1}^d) has every
+    component of one magnitude, NES's (Gaussian u) does not; both come back float32 in the sample's shape."""
+    from onnxviz.errors import OptionError
+
+    w = np.random.default_rng(0).standard_normal((3, 5)).ravel()
+    sample = np.zeros((3, 5), np.float32)
+
+    def score(batch):
+        return batch.reshape(len(batch), -1) @ w
+
+    spsa = estimate_gradient(sample, score, Estimator("spsa", queries=2), np.random.default_rng(1))
+    nes = estimate_gradient(sample, score, Estimator("nes", queries=2), np.random.default_rng(1))
+    assert spsa.shape == nes.shape == (3, 5) and spsa.dtype == nes.dtype == np.float32
+    np.testing.assert_allclose(np.abs(spsa), np.abs(spsa).flat[0], rtol=1e-4)
+    assert np.ptp(np.abs(nes)) > 0.1 * np.abs(nes).max()
+    with pytest.raises(OptionError, match="must be nes or spsa, not 'adam'"):
+        Estimator("adam")  # type: ignore[arg-type]
+    with pytest.raises(OptionError, match="even number >= 2"):
+        Estimator(queries=3)
