@@ -243,5 +243,5 @@ def test_spsa_probes_are_rademacher_and_nes_probes_gaussian():
         Estimator("adam")  # type: ignore[arg-type]
     with pytest.raises(OptionError, match="even number >= 2"):
         Estimator(queries=3)
-    with pytest.raises(OptionError, match="^sigma must be positive$"):
+    with pytest.raises(OptionError, match=r"^sigma must be positive$"):
         Estimator(sigma=0.0)
