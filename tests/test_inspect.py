@@ -151,3 +151,24 @@ def test_cli_inspect_commands(digit_folder, tmp_path):
     assert bad.exit_code == 1 and "is not a Conv output" in bad.output
     bad = runner.invoke(cli, ["inspect", "top-patches", model, str(digit_folder), "--channels", "0,x"])
     assert bad.exit_code == 1 and "--channels takes indices" in bad.output
+
+
+def test_receptive_fields_keep_height_and_width_apart():
+    """Non-square everything: a 3 x 5 kernel with strides 2 x 1 and pads (1, 2) — the kernel given only by the
+    weight's shape, no kernel_shape attribute — then a 1 x 3 max-pool, stride 1 x 2, no pads. Height and width must
+    not trade places anywhere: sizes (3, 5) -> (3, 7), jumps (2, 1) -> (2, 2), starts (0, 0) -> (0, 1)."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 20, 30])
+    y = helper.make_tensor_value_info("p", TensorProto.FLOAT, None)
+    w = numpy_helper.from_array(np.ones((2, 1, 3, 5), np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], strides=[2, 1], pads=[1, 2, 1, 2]),
+             helper.make_node("MaxPool", ["c"], ["p"], kernel_shape=[1, 3], strides=[1, 2])]
+    proto = helper.make_model(helper.make_graph(nodes, "rect", [x], [y], [w]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    fields = receptive_fields(proto)
+    conv, pool = fields["c"], fields["p"]
+    assert (conv.size, conv.jump, conv.start) == ((3, 5), (2, 1), (0.0, 0.0))
+    assert (pool.size, pool.jump, pool.start) == ((3, 7), (2, 2), (0.0, 1.0))
+    # position (row 2, column 3) of the pool sees rows 4 +/- 1 and columns 1 + 3 * 2 +/- 3
+    assert pool.box(2, 3) == (3, 4, 6, 11)
+    assert str(pool) == "3x7 px, stride 2x2"
+    assert str(fields["x"]) == "1x1 px, stride 1x1"
