@@ -172,3 +172,17 @@ def test_receptive_fields_keep_height_and_width_apart():
     assert pool.box(2, 3) == (3, 4, 6, 11)
     assert str(pool) == "3x7 px, stride 2x2"
     assert str(fields["x"]) == "1x1 px, stride 1x1"
+
+
+@pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER"])
+def test_same_padding_centres_the_receptive_field(auto_pad):
+    """auto_pad SAME pads (d (k - 1)) / 2 in front: a 3 x 5 kernel with dilation 2 x 1 stays centred on its pixel."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 20, 30])
+    y = helper.make_tensor_value_info("c", TensorProto.FLOAT, None)
+    w = numpy_helper.from_array(np.ones((2, 1, 3, 5), np.float32), "w")
+    node = helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3, 5], dilations=[2, 1], auto_pad=auto_pad)
+    proto = helper.make_model(helper.make_graph([node], "same", [x], [y], [w]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    field = receptive_fields(proto)["c"]
+    assert (field.size, field.jump, field.start) == ((5, 5), (1, 1), (0.0, 0.0))
+    assert field.box(4, 7) == (2, 5, 7, 10)
