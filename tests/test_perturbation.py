@@ -245,3 +245,17 @@ def test_spsa_probes_are_rademacher_and_nes_probes_gaussian():
         Estimator(queries=3)
     with pytest.raises(OptionError, match=r"^sigma must be positive$"):
         Estimator(sigma=0.0)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.2])
+def test_rise_of_a_constant_score_is_that_score_everywhere(p):
+    """RISE is E[f(x * M) M(j)] / p: for a score that ignores the image (3 for every input) and masks whose mean is
+    p, every pixel's value is 3. 2,000 masks put the mean within 1% (measured 3.017 at p = 0.5, 2.986 at 0.2);
+    a normalization by n_masks alone (3p) or by n_masks / p (3p^2) is far off."""
+    model = onnxviz.load(linear(np.zeros((2, 3 * 12 * 20), np.float32), np.array([3.0, 0.0], np.float32),
+                                shape=(3, 12, 20)))
+    model.use_preprocessing("unit")
+    x = np.random.default_rng(0).uniform(0, 1, (1, 3, 12, 20)).astype(np.float32)
+    ex = onnxviz.explain(model, x, "rise", target=0, n_masks=2000, p=p, progress=False)
+    assert ex.attributions.shape == (1, 12, 20)
+    assert abs(float(ex.attributions.mean()) - 3.0) < 0.05 * 3.0
