@@ -49,13 +49,16 @@ def setting():
     x = images[np.random.default_rng(0).choice(len(images), 16, replace=False)][..., None].astype(np.float32)
     predict = CountingClassifier()
     estimator = BlackBoxClassifierNeuralNetwork(predict, x.shape[1:], 10, channels_first=False, clip_values=(0.0, 1.0))
+    model = onnxviz.load(demo_model_path())
     # the demo model's preprocessing is the identity on [0, 1] pixels: ART and we feed the same tensor
-    assert onnxviz.load(demo_model_path()).preprocessing._stats() == ((0.0,), (1.0,))
-    return onnxviz.load(demo_model_path()), x, predict, estimator
+    assert model.preprocessing._stats() == ((0.0,), (1.0,))
+    return model, x, predict, estimator
 
 
-def _run_art(setting, attack, **generate):
-    _, x, predict, _ = setting
+def _run_art(setting, attack, x=None, **generate):
+    """ART's adversarials of x (default: the setting's images), their success, and its queries per image."""
+    _, images, predict, _ = setting
+    x = images if x is None else x
     predict.queries = 0
     adversarial = attack.generate(x, **generate)
     labels = predict(x).argmax(1)
@@ -88,14 +91,11 @@ def test_targeted_hopskipjump_reaches_the_targets_art_reaches(setting):
     images, _ = digit_images()
     pool = images[:200, ..., None].astype(np.float32)
     start = pool[np.flatnonzero(predict(pool).argmax(1) == 3)[0]]
-    keep = predict(x).argmax(1) != 3
-    x = x[keep]
-    predict.queries = 0
-    theirs = HopSkipJump(estimator, targeted=True, norm=2, max_iter=10, max_eval=1000, init_eval=100, verbose=False
-                         ).generate(x, y=np.eye(10, dtype=np.float32)[np.full(len(x), 3)],
-                                    x_adv_init=np.repeat(start[None], len(x), 0))
-    budget = int(np.ceil(predict.queries / len(x)))
-    their_success = predict(theirs).argmax(1) == 3
+    x = x[predict(x).argmax(1) != 3]
+    theirs, their_success, budget = _run_art(
+        setting, HopSkipJump(estimator, targeted=True, norm=2, max_iter=10, max_eval=1000, init_eval=100,
+                             verbose=False),
+        x, y=np.eye(10, dtype=np.float32)[np.full(len(x), 3)], x_adv_init=np.repeat(start[None], len(x), 0))
     ours = onnxviz.attack(model, list(x), "hopskipjump", target=[3] * len(x), start=start, max_queries=budget,
                           progress=False)
     assert their_success.mean() > 0.5  # the reference achieves it: so must we

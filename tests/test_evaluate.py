@@ -57,19 +57,10 @@ REGION = [0, 1, 4, 5]  # the top-left 2 x 2 of a 4 x 4 grey image, flattened
 
 def _known_model():
     """logit 0 = 2.5 * (sum of the top-left 2 x 2 pixels), logit 1 = 0.5 * (sum of the other 12), unit preprocessing."""
-    import onnx
-    from onnx import helper, numpy_helper
-
     w = np.zeros((2, 16), np.float32)
     w[0, REGION] = 2.5
     w[1, [k for k in range(16) if k not in REGION]] = 0.5
-    x_info = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 1, 4, 4])
-    y_info = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 2])
-    proto = helper.make_model(helper.make_graph(
-        [helper.make_node("Flatten", ["x"], ["f"], axis=1), helper.make_node("Gemm", ["f", "W"], ["y"], transB=1)],
-        "known", [x_info], [y_info], [numpy_helper.from_array(w, "W")]), opset_imports=[helper.make_opsetid("", 17)])
-    proto.ir_version = 8
-    model = onnxviz.load(proto)
+    model = onnxviz.load(linear(w, np.zeros(2, np.float32), shape=(1, 4, 4)))
     model.use_preprocessing("unit")
     return model
 
@@ -91,10 +82,9 @@ def test_every_faithfulness_metric_equals_its_hand_computed_value():
     model = _known_model()
     x = np.ones((1, 1, 4, 4), np.float32)
     heat = _known_heat()
-    sigmoid = _sigmoid
     t = np.arange(17)  # 16 steps: one pixel each; the region goes first, then the rest in index order
-    deletion = sigmoid(2.5 * (4 - np.minimum(t, 4)) - 0.5 * (12 - np.maximum(t - 4, 0)))
-    insertion = sigmoid(2.5 * np.minimum(t, 4) - 0.5 * np.maximum(t - 4, 0))
+    deletion = _sigmoid(2.5 * (4 - np.minimum(t, 4)) - 0.5 * (12 - np.maximum(t - 4, 0)))
+    insertion = _sigmoid(2.5 * np.minimum(t, 4) - 0.5 * np.maximum(t - 4, 0))
     trapezoid = lambda curve: float(((curve[1:] + curve[:-1]) / 2 / 16).sum())  # noqa: E731
     scores = faithfulness(model, x, heat, [0], steps=16, insert_into="zero")
     np.testing.assert_allclose(scores.deletion[0], deletion, rtol=1e-6)
@@ -104,7 +94,7 @@ def test_every_faithfulness_metric_equals_its_hand_computed_value():
     np.testing.assert_allclose(scores.insertion_auc[0], trapezoid(insertion), rtol=1e-6)
     # the image times its min-max scaled map keeps the region at 1, .75, .5, .25 and zeroes the rest: logit 0 falls
     # from 10 to 6.25, logit 1 from 6 to 0, so the confidence rises: no drop, and 100% of the images increase
-    before, after = sigmoid(10 - 6), sigmoid(6.25)
+    before, after = _sigmoid(10 - 6), _sigmoid(6.25)
     assert after > before
     assert scores.average_drop == 0.0 and scores.increase == 100.0
     inverted = faithfulness(model, x, -heat, [0], steps=16, insert_into="zero")  # the region ranked last
@@ -157,12 +147,12 @@ def test_insertion_starts_from_the_image_blurred_with_sigma_a_twentieth_of_its_s
     removed = x[0].copy().reshape(h * w, 3)
     removed[: h * w // 4] = 0  # the first quarter of the pixels in reading order
     np.testing.assert_allclose(scores.deletion[0, 1], confidence(removed), rtol=1e-5)
-    flat = faithfulness(_known_model(), np.ones((1, 1, 4, 4), np.float32), _known_heat(), [0], steps=4)
+    known, ones = _known_model(), np.ones((1, 1, 4, 4), np.float32)
+    flat = faithfulness(known, ones, _known_heat(), [0], steps=4)
     np.testing.assert_allclose(flat.insertion[0], _sigmoid(10 - 6), rtol=1e-6)  # a blurred constant is itself
-    assert faithfulness(_known_model(), np.ones((1, 1, 4, 4), np.float32), _known_heat(), [0]).deletion.shape == (
-        1, 33)  # 32 steps by default
+    assert faithfulness(known, ones, _known_heat(), [0]).deletion.shape == (1, 33)  # 32 steps by default
     with pytest.raises(ValueError, match="insert_into must be blur or zero, not 'noise'"):
-        faithfulness(_known_model(), np.ones((1, 1, 4, 4), np.float32), _known_heat(), [0], insert_into="noise")
+        faithfulness(known, ones, _known_heat(), [0], insert_into="noise")
 
 
 def test_evaluation_records_every_score_under_its_name(tmp_path):
@@ -179,10 +169,11 @@ def test_evaluation_records_every_score_under_its_name(tmp_path):
         direct = faithfulness(model, x, np.abs(ex.maps()), ex.targets, steps=4)
         np.testing.assert_allclose(result.faithfulness[method].deletion, direct.deletion, rtol=1e-6)
         assert np.isfinite(result.sanity[method].ssim).all() and (result.sanity[method].ssim < 1).all()
-    text = result.save(tmp_path).read_text()
+    written = result.save(tmp_path)
+    assert written == tmp_path / "evaluate.json"
+    text = written.read_text()
     assert text.startswith('{\n  "')  # indented for people who read it
     saved = json.loads(text)
-    assert result.save(tmp_path) == tmp_path / "evaluate.json"
     assert sorted(saved) == ["input_x_gradient", "saliency"]
     for method, row in saved.items():
         scores, check = result.faithfulness[method], result.sanity[method]
