@@ -69,6 +69,11 @@ def configure(target: Path, mutate: list[str], tests: list[str]) -> None:
 
 def mutmut(target: Path, *args: str) -> str:
     done = subprocess.run([sys.executable, "-m", "mutmut", *args], cwd=target, capture_output=True, text=True)
+    said = done.stdout + done.stderr
+    if done.returncode and args[0] != "run":  # a run returns non-zero when mutants survive: that is its report
+        sys.exit(f"mutmut {args[0]} failed ({done.returncode}):\n{said[-2000:]}")
+    if "failed to collect stats" in said:  # the unmutated tests fail: say why rather than score nothing
+        sys.exit(f"mutmut could not run the tests unmutated:\n{said[-2000:]}")
     return done.stdout
 
 
@@ -94,11 +99,11 @@ def run_group(name: str, sample: int | None, seed: int, children: int, show: boo
             for mutant in statuses(target):
                 by_module[module_of(mutant)].append(mutant)
             rng = random.Random(seed)
-            chosen = [m for names in by_module.values() for m in rng.sample(sorted(names), min(sample, len(names)))]
-            mutmut(target, "run", "--max-children", str(children), *chosen)
+            chosen = {m for names in by_module.values() for m in rng.sample(sorted(names), min(sample, len(names)))}
+            mutmut(target, "run", "--max-children", str(children), *sorted(chosen))
         found = statuses(target)
         if sample is not None:
-            found = {k: v for k, v in found.items() if k in set(chosen)}
+            found = {k: v for k, v in found.items() if k in chosen}
         scores: dict[str, Counter] = defaultdict(Counter)
         for mutant, status in found.items():
             scores[module_of(mutant)][status] += 1
