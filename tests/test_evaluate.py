@@ -233,3 +233,24 @@ def test_the_sanity_check_explains_the_original_targets_with_the_given_method_an
     assert check.threshold == 0.5
     again = cascading_randomization(model, x, "occlusion", steps=2, seed=0, window=(8,))
     np.testing.assert_array_equal(check.spearman_abs, again.spearman_abs)
+
+
+def test_the_randomized_models_keep_the_layout_device_and_limits_the_user_chose(monkeypatch):
+    """A 3 x 3 x 3 input that auto-detection reads as NHWC, loaded as NCHW by the user: every randomized copy must be
+    read as NCHW too (an NHWC copy would explain the image with its axes swapped), on the same device and limits."""
+    from onnxviz.evaluation import sanity
+    from tests.test_model import _transpose_first
+
+    seen = []
+    real = sanity.explain
+
+    def spy(model, x, method, **kw):
+        seen.append((model.input.layout, model.device, model.limits, model.parity_tolerance))
+        return real(model, x, method, **kw)
+
+    monkeypatch.setattr(sanity, "explain", spy)
+    limits = onnxviz.Limits(run_timeout=123.0)
+    model = onnxviz.load(_transpose_first(["N", 3, 3, 3], True), layout="NCHW", limits=limits, parity_tolerance=0.02)
+    x = np.random.default_rng(0).random((1, 3, 3, 3)).astype(np.float32)
+    cascading_randomization(model, x, "occlusion", window=(1,), stride=(1,))
+    assert len(seen) == 2 and all(s == ("NCHW", "cpu", limits, 0.02) for s in seen)

@@ -64,7 +64,8 @@ def cascading_randomization(model: Model, x: np.ndarray, method: str, steps: int
         for k in group:
             names.update(layers[k][1])
         tops.append(layers[group[-1]][0])
-        changed = load(randomized(model.proto, names, rng), layout=model.input.layout)
+        changed = load(randomized(model.proto, names, rng), layout=model.input.layout, device=model.device,
+                       parity_tolerance=model.parity_tolerance, limits=model.limits)
         maps = explain(changed, x, method, target=original.targets.tolist(), progress=False, **options).maps()
         pairs = list(zip(np.abs(original.maps()), np.abs(maps), strict=True))
         rho.append(np.mean([spearman(a, b) for a, b in pairs]))
