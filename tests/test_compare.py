@@ -209,3 +209,23 @@ def test_a_softmax_behind_a_reshape_is_compared_like_with_like(tmp_path):
     result = onnxviz.compare([plain, tailed], [image], ["saliency"], progress=False)
     (pair,) = result.pairs
     assert not pair.export_problem and pair.max_abs_diff < 1e-5, pair.describe()
+
+
+def test_every_model_explains_the_first_models_prediction_or_the_given_target(tmp_path):
+    """Two linear models that disagree (A says class 0, B says class 1 on every image): B's explanations target A's
+    class, not its own; an explicit target is used by both."""
+    from tests.tiny_models import linear
+
+    weights = np.zeros((3, 16))
+    bias_a, bias_b = np.array([5.0, 0, 0]), np.array([0, 5.0, 0])
+    paths = []
+    for name, bias in (("a", bias_a), ("b", bias_b)):
+        path = tmp_path / f"{name}.onnx"
+        onnx.save(linear(weights + 0.01, bias), path)
+        paths.append(path)
+    images = [np.random.default_rng(k).random((4, 4, 3)).astype(np.float32) for k in range(2)]
+    result = onnxviz.compare(paths, images, ["occlusion"], progress=False, window=(2,), stride=(2,))
+    assert result.predictions == {"a": [0, 0], "b": [1, 1]}
+    assert [e.targets.tolist() for e in result.explanations.values()] == [[0, 0], [0, 0]]
+    given = onnxviz.compare(paths, images, ["occlusion"], target=2, progress=False, window=(2,), stride=(2,))
+    assert [e.targets.tolist() for e in given.explanations.values()] == [[2, 2], [2, 2]]
