@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import onnx
 
 from .errors import LayerError, suggest
-from .layout import Layout
+from .layout import NCHW, Layout, TokenLayout
 from .layout import layout as layout_of
+from .tensor_layout import infer, override
 
 # Ops whose output keeps the memory layout of their first input (used to tell NHWC tensors apart).
 _LAYOUT_PRESERVING = {
     "Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSwish", "HardSigmoid", "Elu", "Selu", "Gelu", "Mul", "Add",
     "Sub", "Div", "Identity", "Dropout", "PRelu", "Max", "Min", "Cast", "Softplus",
 }
-ALIASES = ("auto", "last_conv")
+ALIASES = ("auto", "last_conv", "block:K", "token_layer:K")
 
 
 @dataclass(frozen=True)
@@ -24,12 +25,16 @@ class Layer:
     node: str  # name of the node producing it
     op_type: str
     shape: tuple  # ints, or strings for symbolic dimensions, () when unknown
-    layout: str  # "NCHW", "NHWC" or "" for non 4-D tensors
+    layout: str  # "NCHW", "NHWC", "tokens:P:HxW", "ctokens:P:HxW", or "" for tensors that are not image-like
 
     @property
     def spatial(self) -> tuple | None:
-        """(H, W) of a 4-D tensor, None otherwise."""
-        return self.axes.size(self.shape) if len(self.shape) == 4 else None
+        """(H, W) of a feature map or a token grid, None otherwise."""
+        return self.axes.size(self.shape) if self.layout and len(self.shape) == self.axes.rank else None
+
+    @property
+    def tokens(self) -> bool:
+        return isinstance(self.axes, TokenLayout)
 
     @property
     def axes(self) -> Layout:
@@ -44,8 +49,12 @@ def dims(value_info: onnx.ValueInfoProto) -> tuple:
     return tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim)
 
 
-def layer_table(proto: onnx.ModelProto, input_layout: str) -> list[Layer]:
-    """Every node output in topological order, with shapes from (already run) shape inference."""
+def layer_table(proto: onnx.ModelProto, input_layout: str, image: tuple | None = None, batch=None,
+                observed: dict[str, tuple] | None = None) -> list[Layer]:
+    """Every node output in topological order, with shapes from (already run) shape inference, or `observed` on a
+    run where inference left them symbolic, and layouts read from the shapes and the input `image` size (H, W);
+    the ops say NCHW or NHWC where the shape cannot."""
+    observed = observed or {}
     graph = proto.graph
     infos = {v.name: v for v in [*graph.input, *graph.value_info, *graph.output]}
     layouts = {i.name: input_layout for i in graph.input}
@@ -55,28 +64,71 @@ def layer_table(proto: onnx.ModelProto, input_layout: str) -> list[Layer]:
             if not out:
                 continue
             shape = dims(infos[out]) if out in infos else ()
-            layout = ""
-            if len(shape) == 4:
-                perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
-                if node.op_type == "Transpose":
-                    layout = {(0, 2, 3, 1): "NHWC", (0, 3, 1, 2): "NCHW"}.get(tuple(perm or ()), "NCHW")
-                elif node.op_type in _LAYOUT_PRESERVING:
-                    layout = next((layouts[i] for i in node.input if layouts.get(i)), "NCHW")
-                else:
-                    layout = "NCHW"
+            if out in observed:
+                shape = _observed(shape, observed[out])
+            layout = infer(shape, image, batch, _hint(node, layouts)) if len(shape) in (3, 4) else ""
             layouts[out] = layout
             table.append(Layer(out, node.name or f"node_{k}", node.op_type, shape, layout))
     return table
 
 
-def default_cam_layer(table: list[Layer]) -> Layer | None:
-    """The last layer whose output is 4-D with H and W > 1: the input of the classifier head."""
-    def is_spatial(layer: Layer) -> bool:
-        hw = layer.spatial
-        return hw is not None and bool(hw) and all((isinstance(d, int) and d > 1) or isinstance(d, str) for d in hw)
+def _observed(declared: tuple, seen: tuple) -> tuple:
+    """The shape seen at batch 1, with the declared symbolic batch put back where the ranks agree."""
+    if len(declared) == len(seen) and declared and isinstance(declared[0], str) and seen[0] == 1:
+        return (declared[0], *seen[1:])
+    return seen
 
+
+def _hint(node: onnx.NodeProto, layouts: dict[str, str]) -> str:
+    """NCHW or NHWC from the op alone, for 4-D tensors whose shape fits both."""
+    if node.op_type == "Transpose":
+        perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+        return {(0, 2, 3, 1): "NHWC", (0, 3, 1, 2): "NCHW"}.get(tuple(perm or ()), "NCHW")
+    if node.op_type in _LAYOUT_PRESERVING:
+        return next((layouts[i] for i in node.input if layouts.get(i) in ("NCHW", "NHWC")), "NCHW")
+    return "NCHW"
+
+
+def is_spatial(layer: Layer) -> bool:
+    """A feature map or token grid with H and W > 1 (or symbolic)."""
+    hw = layer.spatial
+    return hw is not None and bool(hw) and all((isinstance(d, int) and d > 1) or isinstance(d, str) for d in hw)
+
+
+def _attention(layer: Layer) -> bool:
+    """A Softmax over a T x T matrix (N, heads, T, T) or (N * heads, T, T): a transformer's attention."""
+    return layer.op_type == "Softmax" and len(layer.shape) in (3, 4) and not layer.layout and \
+        layer.shape[-1] == layer.shape[-2]
+
+
+def blocks(table: list[Layer]) -> list[Layer]:
+    """One layer per transformer block, in order: the token tensor a block's attention reads (its first
+    LayerNormalization before its Softmax, else the last token tensor there)."""
+    found, start = [], 0
+    for k, layer in enumerate(table):
+        if not _attention(layer):
+            continue
+        before = [t for t in table[start:k] if t.tokens or (t.layout in ("NCHW", "NHWC") and is_spatial(t))]
+        norms = [t for t in before if t.op_type == "LayerNormalization"]
+        if norms or before:
+            found.append(norms[-1] if norms else before[-1])
+        start = k + 1
+    return found
+
+
+def default_cam_layer(table: list[Layer]) -> Layer | None:
+    """The last feature map or token grid with H and W > 1: the input of the classifier head. When that is a token
+    tensor with prefix tokens (a class token read by the head), its patch tokens get no gradient after the last
+    attention: the last block's attention input instead (pytorch-grad-cam's `blocks[-1].norm1`)."""
     candidates = [layer for layer in table if is_spatial(layer)]
-    return candidates[-1] if candidates else None
+    if not candidates:
+        return None
+    last = candidates[-1]
+    if isinstance(last.axes, TokenLayout) and last.axes.prefix:
+        found = blocks(table)
+        if found:
+            return found[-1]
+    return last
 
 
 def _by_op(table: list[Layer], name: str) -> Layer | None:
@@ -95,15 +147,38 @@ def _by_op(table: list[Layer], name: str) -> Layer | None:
     return matches[k]
 
 
-def resolve_layer(table: list[Layer], name: str, model_name: str = "MODEL") -> Layer:
-    """A tensor name, a node name, or an alias: "auto" (the default CAM layer), "last_conv", or
-    OPTYPE:K such as "conv:-2" (the second-to-last Conv)."""
+def _indexed(name: str, layers: list[Layer], what: str) -> Layer:
+    """`block:-1` style aliases over a list of layers."""
+    index = name.rpartition(":")[2]
+    try:
+        k = int(index)
+    except ValueError:
+        raise LayerError(f"the alias {name!r} needs an integer index, e.g. {name.partition(':')[0]}:-1") from None
+    if not layers:
+        raise LayerError(f"the alias {name!r} names no layer: the graph has no {what}")
+    if not -len(layers) <= k < len(layers):
+        raise LayerError(f"the alias {name!r} is out of range: the graph has {len(layers)} {what}")
+    return layers[k]
+
+
+def resolve_layer(table: list[Layer], name: str, model_name: str = "MODEL", image: tuple | None = None) -> Layer:
+    """A tensor name, a node name, or an alias: "auto" (the default CAM layer), "last_conv", "block:K" (the
+    attention input of the K-th transformer block), "token_layer:K" (the K-th token tensor), or OPTYPE:K such as
+    "conv:-2" (the second-to-last Conv). `NAME@LAYOUT` reads the layer in that layout (`@nhwc`, `@tokens:1`)."""
     by_tensor = {layer.name: layer for layer in table}
+    if name not in by_tensor and "@" in name:
+        base, _, spec = name.rpartition("@")
+        layer = resolve_layer(table, base, model_name, image)
+        return replace(layer, layout=override(spec, layer.shape, image).name)
     if name in by_tensor:
         return by_tensor[name]
     for layer in table:
         if layer.node == name:
             return layer
+    if name.startswith("block:"):
+        return _indexed(name, blocks(table), "transformer blocks (Softmax attention)")
+    if name.startswith("token_layer:"):
+        return _indexed(name, [layer for layer in table if layer.tokens], "token tensors")
     found = _by_op(table, name) if ":" in name else None
     if found is not None:
         return found
@@ -118,5 +193,20 @@ def resolve_layer(table: list[Layer], name: str, model_name: str = "MODEL") -> L
             f"Run `onnxviz layers {model_name}` to list tensor names."
         )
     if found is None:
-        raise LayerError(f"this graph has no layer for the alias {name!r} (no 4-D spatial tensor / no Conv)")
+        raise LayerError(f"this graph has no layer for the alias {name!r} (no feature map or token grid / no Conv)")
     return found
+
+
+def map_layout(layer: Layer, shape: tuple | None = None) -> Layout:
+    """The layout of a feature map or token grid, checked before any work on the declared shape and again on the
+    `shape` the tensor turned out to have; anything else is refused with how to name its layout or pick another.
+    A layer whose shape inference could not tell is read as NCHW once it is 4-D."""
+    shape = tuple(layer.shape if shape is None else shape)
+    if layer.layout and len(shape) in (0, layer.axes.rank):
+        return layer.axes
+    if not layer.shape and len(shape) in (0, 4):
+        return NCHW
+    hint = "@tokens:1 (or @ctokens:0" if len(shape) == 3 else "@nchw (or @nhwc"
+    raise LayerError(f"layer {layer.name} has shape {list(shape)}, which is no feature map (N, C, H, W / N, H, W, C) "
+                     f"or token grid (N, T, C): layer methods need one. Name its layout as --layer "
+                     f"'{layer.name}{hint}), or choose a layer from `onnxviz layers --spatial`")

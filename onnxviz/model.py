@@ -251,7 +251,9 @@ class Model:
         if self.input.fixed_batch is None and _outputs_have_batch_one(self.proto):
             self.input = replace(self.input, fixed_batch=1)  # its outputs keep one row whatever it is fed
         self.softmax_tails = _softmax_tails(self.proto)
-        self.layers: list[Layer] = layer_table(self.proto, self.input.layout)
+        image = self.input.spatial if self.input.layout else None
+        self.layers: list[Layer] = layer_table(self.proto, self.input.layout, image, self.input.shape[:1][0] if
+                                               self.input.shape else None, self._observed_shapes(image))
         self.default_layer: Layer | None = default_cam_layer(self.layers)
         self.parity: Parity | None = None
         self.conversion_error: str | None = None
@@ -260,6 +262,31 @@ class Model:
             warnings.warn(f"onnxviz: {self.name} has NaN or Inf in its weights ({', '.join(self.nonfinite_weights[:5])}"
                           f"{' ...' if len(self.nonfinite_weights) > 5 else ''}): outputs and attributions may be "
                           "non-finite", stacklevel=3)
+
+    def _observed_shapes(self, image) -> dict[str, tuple]:
+        """Shapes of the tensors shape inference left symbolic beyond the batch, read off one run at batch 1 (a
+        legacy export with a dynamic batch hides its token and window shapes behind Reshapes, and layouts are
+        read from shapes). Only for a known image size; {} when nothing is symbolic or the run fails."""
+        if image is None or not all(isinstance(d, int) for d in image):
+            return {}
+        infos = {v.name: dims(v) for v in [*self.proto.graph.value_info, *self.proto.graph.output]}
+        batch = self.input.shape[0] if self.input.shape else None
+
+        def hidden(shape: tuple) -> bool:  # a symbolic side, or a first axis that may not be the batch
+            return len(shape) in (3, 4) and (any(isinstance(d, str) for d in shape[1:]) or (
+                isinstance(shape[0], str) and shape[0] != batch))
+
+        names = tuple(out for node in self.proto.graph.node for out in node.output
+                      if out and (out not in infos or hidden(infos[out])))
+        if not names:
+            return {}
+        try:
+            outs = OrtBackend(self.proto, self.input.name, self.input.dtype, "cpu", self.limits).run(
+                self.probe_input(self.input.fixed_batch or 1), names)
+        except Exception:  # a nicety for the layer table: the declared shapes stay
+            return {}
+        return {name: tuple(int(d) for d in out.shape) for name, out in zip(names, outs, strict=True)
+                if isinstance(out, np.ndarray)}
 
     def _normalize(self) -> None:
         """Adopt onnxslim's graph only when onnxruntime gives the same outputs on it (it trusts declared shapes)."""
@@ -444,7 +471,8 @@ class Model:
     # -- layers -----------------------------------------------------------------------------------------
     def layer(self, name: str | None) -> Layer:
         """Resolve a tensor name, node name or alias; None means the default CAM layer."""
-        return resolve_layer(self.layers, name or "auto", self.source)
+        image = self.input.spatial if self.input.layout else None
+        return resolve_layer(self.layers, name or "auto", self.source, image)
 
     # -- backends ---------------------------------------------------------------------------------------
     def run(self, x: np.ndarray, names: tuple[str, ...], batch_size: int = 32) -> list[np.ndarray]:

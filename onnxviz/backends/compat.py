@@ -3,8 +3,9 @@ opsets, registered through onnx2torch's own `add_converter` registry (never a fo
 
 Measured with onnx2torch 1.5.15: legacy TorchScript exports fail on shared initializers behind Identity
 nodes; every default (dynamo, opset 18+) export fails on ReduceMean-18 (axes as an input), Reshape-19
-(allowzero=1), AveragePool-19, Gelu-20, Split-18. `benchmarks/op_coverage.py` counts the onnx operator
-test cases that pass before and after this module.
+(allowzero=1), AveragePool-19, Gelu-20, Split-18; LayerNormalization is sized from the declared input shape,
+which is symbolic in legacy Swin / MobileViT exports (`normalized_shape=[0]`). `benchmarks/op_coverage.py`
+counts the onnx operator test cases that pass before and after this module.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import onnx
 import torch
 from onnx import numpy_helper
 from onnx2torch.node_converters import get_converter
+from onnx2torch.node_converters import registry as converters
 from onnx2torch.node_converters.reduce import _TORCH_FUNCTION_FROM_ONNX_TYPE
 from onnx2torch.node_converters.registry import add_converter
 from onnx2torch.onnx_graph import OnnxGraph
@@ -157,6 +159,51 @@ def _resize_18(node: OnnxNode, graph: OnnxGraph) -> OperationConverterResult:
     return get_converter("Resize", 13)(node, graph)
 
 
+class LayerNorm(nn.Module, OnnxToTorchModule):
+    """LayerNormalization over axes `axis`.. of whatever shape comes in; scale and bias (parameters when they are
+    initializers) broadcast over those axes as ONNX allows."""
+
+    def __init__(self, axis: int, epsilon: float, scale: torch.Tensor | None, bias: torch.Tensor | None):
+        super().__init__()
+        self.axis, self.epsilon = axis, epsilon
+        self.weight = None if scale is None else nn.Parameter(scale)
+        self.bias = None if bias is None else nn.Parameter(bias)
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None,
+                bias: torch.Tensor | None = None) -> torch.Tensor:
+        scale = self.weight if self.weight is not None else scale
+        bias = self.bias if self.bias is not None else bias
+        shape = x.shape[self.axis :]
+        if scale is not None and scale.shape == shape and (bias is None or bias.shape == shape):
+            return nn.functional.layer_norm(x, shape, scale, bias, self.epsilon)
+        out = nn.functional.layer_norm(x, shape, eps=self.epsilon)
+        out = out if scale is None else out * scale
+        return out if bias is None else out + bias
+
+
+def _layer_norm(node: OnnxNode, graph: OnnxGraph) -> OperationConverterResult:
+    if int(node.attributes.get("stash_type", 1)) != 1:
+        raise NotImplementedError("LayerNormalization with stash_type other than float32 is not supported")
+    inputs = list(node.input_values)
+    names = [name for name in inputs[1:3] if name]
+    values = [_const(graph, name) for name in names]
+    if all(v is not None for v in values):  # initializers: the module owns them as parameters
+        scale, bias = [*(torch.from_numpy(np.array(v)) for v in values), None][:2]
+        mapping = OnnxMapping(inputs=(inputs[0],), outputs=node.output_values)
+    else:
+        scale = bias = None
+        mapping = onnx_mapping_from_node(node)
+    module = LayerNorm(int(node.attributes.get("axis", -1)), float(node.attributes.get("epsilon", 1e-5)), scale, bias)
+    return OperationConverterResult(torch_module=module, onnx_mapping=mapping)
+
+
+def _replace(op_type: str, version: int, converter) -> None:
+    """Register `converter` in place of onnx2torch's own for that op and version."""
+    description = converters.OperationDescription(domain="", operation_type=op_type, version=version)
+    converters._CONVERTER_REGISTRY.pop(description, None)
+    add_converter(op_type, version)(converter)
+
+
 def _alias(op_type: str, version: int) -> None:
     """Register the newest existing converter of `op_type` for a type-only version bump."""
     older = get_converter(op_type, version - 1)
@@ -188,6 +235,7 @@ def register() -> None:
             else:
                 _alias(op, version)
     add_converter("AveragePool", 22)(_average_pool_19)
+    _replace("LayerNormalization", 17, _layer_norm)
     _registered = True
 
 

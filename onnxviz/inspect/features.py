@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import LayerError
+from ..layers import map_layout
 from ..model import Model
 from ..viz.grid import grid
 from ..viz.overlay import colorize, overlay
@@ -12,10 +12,8 @@ from .kernels import scale_to_unit
 
 
 def channels_first(model: Model, layer: str, acts: np.ndarray) -> np.ndarray:
-    """A layer's 4-D activations as (N, C, H, W) whatever its layout."""
-    if acts.ndim != 4:
-        raise LayerError(f"{layer} has shape {acts.shape}: feature maps need a spatial (4-D) layer")
-    return model.layer(layer).axes.to_channels_first(acts)
+    """A layer's feature map or token grid as (N, C, H, W) whatever its layout."""
+    return map_layout(model.layer(layer), acts.shape).to_channels_first(acts)
 
 
 def feature_maps(model: Model, x: np.ndarray, layer: str | None = None, top: int | None = None) -> dict:

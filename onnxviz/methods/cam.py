@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import LayerError, MethodError
+from ..errors import MethodError
+from ..layers import map_layout
 from ..method import Method, MethodOutput
 
 
@@ -28,14 +29,14 @@ class CamMethod(Method):
         return np.einsum("nc,nchw->nhw", self.channel_weights(acts, grads), acts)
 
     def explain(self, ctx, x: np.ndarray, opts) -> MethodOutput:
+        map_layout(ctx.layer)
         if self.requires == "gradients":
             acts, grads = ctx.grad(x, wrt=ctx.layer.name, with_activations=True)
         else:
             acts, grads = ctx.activations(x), None
-        if acts.ndim != 4:
-            raise LayerError(f"layer {ctx.layer.name} has shape {list(acts.shape)}; CAM methods need a 4-D layer "
-                             "(N, C, H, W or N, H, W, C): choose one with --layer (`onnxviz layers --spatial`)")
-        acts = ctx.layer.axes.to_channels_first(acts)
-        grads = None if grads is None else ctx.layer.axes.to_channels_first(grads)
+        axes = map_layout(ctx.layer, acts.shape)
+        acts = axes.to_channels_first(acts)
+        grads = None if grads is None else axes.to_channels_first(grads)
         cam = np.maximum(self.combine(ctx, x, acts, grads), 0).astype(np.float32)
         return MethodOutput(cam, raw=cam)
+

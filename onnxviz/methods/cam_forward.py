@@ -104,7 +104,8 @@ class AblationCam(CamMethod):
                 ablated[np.arange(channels), np.arange(channels)] = 0
                 rows = [i] * channels
                 inputs = np.broadcast_to(x[i : i + 1], (channels, *x.shape[1:]))  # a view: no copies
-                back = ctx.layer.axes.from_channels_first(ablated)  # the layer's own layout
+                like = ctx.activations(x[i : i + 1]) if ctx.layer.tokens else None  # the prefix tokens
+                back = ctx.layer.axes.from_channels_first(ablated, like)  # the layer's own layout
                 scores = ctx.for_samples(rows).score_from(ctx.layer.name, back, inputs, on_chunk=bar.update)
                 weights[i] = (original[i] - scores) / original[i]
         return np.einsum("nc,nchw->nhw", weights, acts)

@@ -52,7 +52,10 @@ class Engine:
         return [self._channels_first(name, t) for name, t in zip(names, outs, strict=True)]
 
     def _channels_first(self, name: str, t):
-        return self.layer(name).axes.to_channels_first(t) if t.ndim == 4 and name != self.logits else t
+        if name == self.logits:
+            return t
+        layer = self.layer(name)
+        return layer.axes.to_channels_first(t) if layer.layout and t.ndim == layer.axes.rank else t
 
     def random(self, *shape):
         torch = import_torch()

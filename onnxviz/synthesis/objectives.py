@@ -171,7 +171,7 @@ def _check_indices(term: Channel, engine) -> None:
         raise OptionError(f"objective {term.label()}: a range of {len(term.channels):,} images; at most {MAX_IMAGES} "
                           "are made at once, split the range")
     layer = engine.layer(term.source or term.layer or engine.logits)
-    axis = layer.axes.channel_axis if len(layer.shape) == 4 else 1
+    axis = layer.axes.channel_axis if layer.layout and len(layer.shape) == layer.axes.rank else 1
     count = layer.shape[axis] if len(layer.shape) > axis else None
     if isinstance(count, int) and max(term.channels) >= count:
         what = "classes" if term.layer is None else f"channels in {term.layer}"
