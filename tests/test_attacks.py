@@ -321,3 +321,59 @@ def test_one_pixel_climbs_to_the_only_pixel_that_flips_a_linear_model():
         changed = np.argwhere(np.abs(result.adversarial[0] - x[0]).max(axis=2) > 0)
         assert changed.tolist() == [[11, 4]]
         assert result.adversarial[0, 11, 4, 2] > 0.98
+
+
+def _hand_made_result(targeted: bool):
+    from onnxviz.attacks.result import AttackResult, Transfer
+
+    images = np.zeros((2, 3, 4, 1), np.float32)
+    adversarial = images.copy()
+    adversarial[1, 0, 0] = 0.2
+    before = np.log(np.array([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3]]))
+    after = np.log(np.array([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7]]))
+    transfer = Transfer("other", np.array([0, 1]), np.array([0, 2]), np.array([False, True]), np.array([False, True]))
+    return AttackResult(
+        "square", {"eps": 0.2}, "net", images, adversarial, labels=np.array([0, 1]),
+        targets=np.array([2, 2]) if targeted else None, logits_before=before, logits_after=after,
+        success=np.array([False, True]), linf=np.array([0.0, 0.2]), l2=np.array([0.0, 0.2]),
+        queries=np.array([50, 12]), iterations=np.array([0, 3]), seconds=1.5, backend="onnxruntime",
+        names=["a.png"], class_names=["cat", "dog", "fox"], transfers=[transfer], extras={"note": 1})
+
+
+def test_an_attack_result_reports_every_field_under_its_name(tmp_path):
+    """Rows, the text summary, the JSON and the files of a hand-made result (every number known): the second
+    image has no name and falls back to its index; probabilities come back from the logits."""
+    result = _hand_made_result(targeted=True)
+    first, second = result.rows()
+    assert first == {"image": "a.png", "label": "0 cat",
+                     "before": [["0 cat", pytest.approx(0.7)], ["1 dog", pytest.approx(0.2)],
+                                ["2 fox", pytest.approx(0.1)]],
+                     "after": [["0 cat", pytest.approx(0.5)], ["1 dog", pytest.approx(0.3)],
+                               ["2 fox", pytest.approx(0.2)]],
+                     "success": False, "linf": 0.0, "l2": 0.0, "queries": 50, "iterations": 0, "target": "2 fox",
+                     "transfer:other": {"prediction": "0 cat", "fooled": False}}
+    assert second["image"] == "1" and second["success"] is True and second["after"][0] == ["2 fox", pytest.approx(0.7)]
+    assert second["transfer:other"] == {"prediction": "2 fox", "fooled": True}
+    lines = result.summary().splitlines()
+    assert lines[1] == ("1: 1 dog (0.60) -> target 2 fox => 2 fox (0.70)  fooled  Linf 51.0/255  L2 0.200  "
+                        "queries 12  steps 3")
+    assert lines[0].startswith("a.png: 0 cat (0.70) -> target 2 fox => 0 cat (0.50)  resisted")
+    assert lines[2:] == ["square: 1/2 fooled in 1.50 s (onnxruntime)", "transfer to other: 100% of 1 adversarials"]
+    assert " -> target" not in _hand_made_result(targeted=False).summary()
+    saved = result.to_dict()
+    assert {k: saved[k] for k in ("method", "options", "model", "backend", "success_rate", "seconds", "note",
+                                  "transfer_rates")} == {
+        "method": "square", "options": {"eps": 0.2}, "model": "net", "backend": "onnxruntime", "success_rate": 0.5,
+        "seconds": 1.5, "note": 1, "transfer_rates": {"other": 1.0}}
+    written = result.save(tmp_path)
+    assert sorted(p.name for p in written) == ["adversarial_0.png", "adversarial_1.png", "attack.png", "result.json",
+                                              "result.npz"]
+    assert json.loads((tmp_path / "result.json").read_text()) == json.loads(json.dumps(saved))
+    with np.load(tmp_path / "result.npz") as npz:
+        assert sorted(npz.files) == ["adversarial", "images", "labels", "logits_after", "logits_before", "success"]
+        np.testing.assert_array_equal(npz["adversarial"], result.adversarial)
+        np.testing.assert_array_equal(npz["logits_after"], result.logits_after)
+    from PIL import Image
+
+    png = np.asarray(Image.open(tmp_path / "adversarial_1.png"))
+    assert png.shape == (3, 4, 3) and png[0, 0].tolist() == [51, 51, 51] and png[1, 1].tolist() == [0, 0, 0]
