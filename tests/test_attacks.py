@@ -4,6 +4,7 @@ determinism, the torchattacks reference, transfer, results and the CLI."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -379,3 +380,94 @@ def test_an_attack_result_reports_every_field_under_its_name(tmp_path):
 
     png = np.asarray(Image.open(tmp_path / "adversarial_1.png"))
     assert png.shape == (3, 4, 3) and png[0, 0].tolist() == [51, 51, 51] and png[1, 1].tolist() == [0, 0, 0]
+
+
+def test_attack_options_accept_their_smallest_values_and_refuse_each_bad_one(digits):
+    model, images = digits
+    for method, options in [("simba", {"max_queries": 1}), ("square", {"max_queries": 1}),
+                            ("one_pixel", {"max_queries": 1, "population": 1}), ("pgd", {"steps": 1})]:
+        result = onnxviz.attack(model, images[:1], method, progress=False, **options)
+        assert result.queries.tolist() == ([0] if method == "pgd" else [1]), method
+    refused = [("pgd", {"eps": -0.1, "steps": 5}, "eps must be >= 0, steps >= 1 and step_size > 0"),
+               ("pgd", {"steps": 0}, "eps must be >= 0"), ("pgd", {"step_size": 0.0}, "step_size > 0"),
+               ("simba", {"max_queries": 0}, "eps must be > 0, max_queries >= 1 and freq in"),
+               ("simba", {"freq": 1.5}, "freq in"), ("square", {"max_queries": 0}, "p_init in"),
+               ("one_pixel", {"pixels": 0}, "pixels, max_queries and population must be >= 1")]
+    for method, options, message in refused:
+        with pytest.raises(onnxviz.OptionError, match=re.escape(message)):
+            onnxviz.attack(model, images[:1], method, progress=False, **options)
+
+
+def test_one_label_stands_for_every_image(digits):
+    model, images = digits
+    result = onnxviz.attack(model, images[:3], "fgsm", labels=7, progress=False)
+    assert result.labels.tolist() == [7, 7, 7]
+
+
+def test_hopskipjump_without_an_adversarial_start_returns_the_clean_images():
+    """logits w.x + 100 vs -w.x: no image in [0, 1] is class 1, so there is no start to walk from."""
+    result = onnxviz.attack(_two_class(), list(IMAGES[:2]), "hopskipjump", max_queries=200, progress=False)
+    np.testing.assert_array_equal(result.adversarial, IMAGES[:2])
+    assert not result.success.any()
+
+
+def test_a_plugin_that_returns_bad_images_is_refused_with_what_it_must_return(digits):
+    model, images = digits
+    for bad in (lambda x: x[:, :-1], lambda x: x + 2.0, lambda x: x * np.nan, lambda x: x - 1.0):
+        class Broken(onnxviz.Attack):
+            name = "broken"
+
+            def attack(self, oracle: Oracle, opts, bad=bad):
+                return bad(oracle.images)
+
+        with pytest.raises(onnxviz.MethodError, match=r"broken must return finite images of shape \(2, 32, 32, 1\) in"):
+            onnxviz.attack(model, images[:2], Broken, progress=False)
+
+
+def test_the_ce_loss_is_per_row_in_numpy_and_torch_alike():
+    torch = pytest.importorskip("torch")
+    from onnxviz.attacks.losses import class_loss
+
+    z = np.random.default_rng(0).normal(size=(4, 5))
+    classes = np.array([0, 3, 3, 1])
+    expected = np.log(np.exp(z).sum(axis=1)) - z[np.arange(4), classes]
+    np.testing.assert_allclose(class_loss(z, classes, "ce"), expected, rtol=1e-12)
+    np.testing.assert_allclose(class_loss(torch.from_numpy(z), torch.from_numpy(classes), "ce").numpy(), expected,
+                               rtol=1e-12)
+    margin = np.array([max(np.delete(row, c)) - row[c] for row, c in zip(z, classes, strict=True)])
+    np.testing.assert_allclose(class_loss(torch.from_numpy(z), torch.from_numpy(classes), "margin").numpy(), margin)
+
+
+def test_simba_dct_directions_are_single_frequencies_normalized_in_the_norm():
+    """Each DCT direction, taken back to frequencies with an orthonormal 2-D DCT, is one frequency (u, v) of one
+    channel (a transposed basis would put it at (v, u) or spread it); L2 directions have unit length."""
+    from scipy.fft import dctn
+
+    from onnxviz.attacks.simba import Basis, SimbaOptions
+
+    shape = (6, 10, 3)
+    basis = Basis(shape, SimbaOptions(norm="l2", basis="dct", eps=0.5))
+    for index in (0, 7, 31, 95, 170):
+        u, v, ch = np.unravel_index(index, shape)
+        q = basis.vector(index)
+        assert np.linalg.norm(q) == pytest.approx(1.0)
+        spectrum = dctn(q[..., ch].astype(np.float64), norm="ortho")
+        expected = np.zeros(shape[:2])
+        expected[u, v] = np.sign(spectrum[u, v]) or 1
+        np.testing.assert_allclose(spectrum, expected, atol=1e-6)
+        assert not np.delete(q, ch, axis=2).any()
+    linf = Basis(shape, SimbaOptions(norm="linf", basis="dct"))
+    assert np.abs(linf.vector(31)).max() == pytest.approx(1.0)
+
+
+def test_pgd_l2_random_starts_lie_inside_the_ball_at_a_uniform_radius():
+    from types import SimpleNamespace
+
+    from onnxviz.attacks.gradient_attacks import Pgd, PgdOptions
+
+    oracle = SimpleNamespace(images=np.zeros((64, 5, 7, 3), np.float32), rng=lambda row: np.random.default_rng(row))
+    starts = Pgd._start(oracle, PgdOptions(norm="l2", eps=0.5))
+    radii = np.linalg.norm(starts.reshape(64, -1), axis=1)
+    assert radii.max() <= 0.5 + 1e-6 and abs(radii.mean() / 0.5 - 0.5) < 0.1
+    box = Pgd._start(oracle, PgdOptions(norm="linf", eps=0.1))
+    assert np.abs(box).max() <= 0.1 and np.abs(box).max() > 0.09
