@@ -108,7 +108,7 @@ def blocks(table: list[Layer]) -> list[Layer]:
     for k, layer in enumerate(table):
         if not _attention(layer):
             continue
-        before = [t for t in table[start:k] if t.tokens or (t.layout in ("NCHW", "NHWC") and is_spatial(t))]
+        before = [t for t in table[start:k] if is_spatial(t)]
         norms = [t for t in before if t.op_type == "LayerNormalization"]
         if norms or before:
             found.append(norms[-1] if norms else before[-1])

@@ -251,9 +251,8 @@ class Model:
         if self.input.fixed_batch is None and _outputs_have_batch_one(self.proto):
             self.input = replace(self.input, fixed_batch=1)  # its outputs keep one row whatever it is fed
         self.softmax_tails = _softmax_tails(self.proto)
-        image = self.input.spatial if self.input.layout else None
-        self.layers: list[Layer] = layer_table(self.proto, self.input.layout, image, self.input.shape[:1][0] if
-                                               self.input.shape else None, self._observed_shapes(image))
+        self.layers: list[Layer] = layer_table(self.proto, self.input.layout, self._image_size, self._batch_dim,
+                                               self._observed_shapes())
         self.default_layer: Layer | None = default_cam_layer(self.layers)
         self.parity: Parity | None = None
         self.conversion_error: str | None = None
@@ -263,14 +262,24 @@ class Model:
                           f"{' ...' if len(self.nonfinite_weights) > 5 else ''}): outputs and attributions may be "
                           "non-finite", stacklevel=3)
 
-    def _observed_shapes(self, image) -> dict[str, tuple]:
+    @property
+    def _image_size(self) -> tuple | None:
+        """The input's declared (H, W), entries possibly symbolic; None for inputs that are not images."""
+        return self.input.spatial if self.input.layout else None
+
+    @property
+    def _batch_dim(self):
+        """The input's declared first dimension: an int, a symbolic name, or None."""
+        return self.input.shape[0] if self.input.shape else None
+
+    def _observed_shapes(self) -> dict[str, tuple]:
         """Shapes of the tensors shape inference left symbolic beyond the batch, read off one run at batch 1 (a
         legacy export with a dynamic batch hides its token and window shapes behind Reshapes, and layouts are
         read from shapes). Only for a known image size; {} when nothing is symbolic or the run fails."""
+        image, batch = self._image_size, self._batch_dim
         if image is None or not all(isinstance(d, int) for d in image):
             return {}
         infos = {v.name: dims(v) for v in [*self.proto.graph.value_info, *self.proto.graph.output]}
-        batch = self.input.shape[0] if self.input.shape else None
 
         def hidden(shape: tuple) -> bool:  # a symbolic side, or a first axis that may not be the batch
             return len(shape) in (3, 4) and (any(isinstance(d, str) for d in shape[1:]) or (
@@ -471,8 +480,7 @@ class Model:
     # -- layers -----------------------------------------------------------------------------------------
     def layer(self, name: str | None) -> Layer:
         """Resolve a tensor name, node name or alias; None means the default CAM layer."""
-        image = self.input.spatial if self.input.layout else None
-        return resolve_layer(self.layers, name or "auto", self.source, image)
+        return resolve_layer(self.layers, name or "auto", self.source, self._image_size)
 
     # -- backends ---------------------------------------------------------------------------------------
     def run(self, x: np.ndarray, names: tuple[str, ...], batch_size: int = 32) -> list[np.ndarray]:

@@ -67,12 +67,10 @@ def infer(shape: tuple, image: tuple | None, batch, hint: str) -> str:
     """The layout name of a tensor of `shape`: NCHW / NHWC (`hint` says which when both fit), a token layout, or
     "" (not an image-like tensor: vectors, attention matrices, window partitions). Without a known image size
     only the hint is left, for 4-D tensors."""
-    known = image is not None and all(isinstance(d, int) for d in image)
-    if len(shape) == 4 and not known:
-        return hint
-    if not known or len(shape) not in (3, 4) or not per_image(shape, batch):
+    if image is None or not all(isinstance(d, int) for d in image):
+        return hint if len(shape) == 4 else ""
+    if len(shape) not in (3, 4) or not per_image(shape, batch):
         return ""
-    assert image is not None
     if len(shape) == 3:
         _, a, b = shape
         if a == b:  # tokens x tokens: attention

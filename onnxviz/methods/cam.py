@@ -39,4 +39,3 @@ class CamMethod(Method):
         grads = None if grads is None else axes.to_channels_first(grads)
         cam = np.maximum(self.combine(ctx, x, acts, grads), 0).astype(np.float32)
         return MethodOutput(cam, raw=cam)
-
