@@ -9,7 +9,7 @@ import onnx
 from .errors import LayerError, suggest
 from .layout import NCHW, Layout, TokenLayout
 from .layout import layout as layout_of
-from .tensor_layout import infer, override
+from .tensor_layout import infer, override, token_split
 
 # Ops whose output keeps the memory layout of their first input (used to tell NHWC tensors apart).
 _LAYOUT_PRESERVING = {
@@ -58,6 +58,7 @@ def layer_table(proto: onnx.ModelProto, input_layout: str, image: tuple | None =
     graph = proto.graph
     infos = {v.name: v for v in [*graph.input, *graph.value_info, *graph.output]}
     layouts = {i.name: input_layout for i in graph.input}
+    scores: set[str] = set()  # attention scores and weights: T x T matrices, never feature maps
     table = []
     for k, node in enumerate(graph.node):
         for out in node.output:
@@ -66,10 +67,23 @@ def layer_table(proto: onnx.ModelProto, input_layout: str, image: tuple | None =
             shape = dims(infos[out]) if out in infos else ()
             if out in observed:
                 shape = _observed(shape, observed[out])
-            layout = infer(shape, image, batch, _hint(node, layouts)) if len(shape) in (3, 4) else ""
+            if _attention_scores(node, shape, image, scores):
+                scores.add(out)
+            image_like = len(shape) in (3, 4) and out not in scores
+            layout = infer(shape, image, batch, _hint(node, layouts)) if image_like else ""
             layouts[out] = layout
             table.append(Layer(out, node.name or f"node_{k}", node.op_type, shape, layout))
     return table
+
+
+def _attention_scores(node: onnx.NodeProto, shape: tuple, image: tuple | None, scores: set[str]) -> bool:
+    """Q @ K^T and what follows it up to the Softmax: (.., T, T) with T a token count of the image. On a small image
+    a T x T matrix also fits a feature map (17 x 17 for a 32 x 32 input): the ops tell them apart."""
+    if len(shape) not in (3, 4) or shape[-1] != shape[-2] or not isinstance(shape[-1], int) or image is None:
+        return False
+    if node.op_type in ("MatMul", "Softmax"):
+        return all(isinstance(d, int) for d in image) and token_split(shape[-1], image) is not None
+    return node.op_type in _LAYOUT_PRESERVING and any(i in scores for i in node.input)
 
 
 def _observed(declared: tuple, seen: tuple) -> tuple:
@@ -101,9 +115,9 @@ def _attention(layer: Layer) -> bool:
         layer.shape[-1] == layer.shape[-2]
 
 
-def blocks(table: list[Layer]) -> list[Layer]:
-    """One layer per transformer block, in order: the token tensor a block's attention reads (its first
-    LayerNormalization before its Softmax, else the last token tensor there)."""
+def attention_pairs(table: list[Layer]) -> list[tuple[Layer, Layer]]:
+    """(the token tensor a block's attention reads, its Softmax attention matrix) per transformer block, in order:
+    the block's input is its first LayerNormalization before the Softmax, else the last token tensor there."""
     found, start = [], 0
     for k, layer in enumerate(table):
         if not _attention(layer):
@@ -111,9 +125,14 @@ def blocks(table: list[Layer]) -> list[Layer]:
         before = [t for t in table[start:k] if is_spatial(t)]
         norms = [t for t in before if t.op_type == "LayerNormalization"]
         if norms or before:
-            found.append(norms[-1] if norms else before[-1])
+            found.append((norms[-1] if norms else before[-1], layer))
         start = k + 1
     return found
+
+
+def blocks(table: list[Layer]) -> list[Layer]:
+    """One layer per transformer block, in order: the token tensor its attention reads."""
+    return [block for block, _ in attention_pairs(table)]
 
 
 def default_cam_layer(table: list[Layer]) -> Layer | None:

@@ -75,9 +75,9 @@ def infer(shape: tuple, image: tuple | None, batch, hint: str) -> str:
         _, a, b = shape
         if a == b:  # tokens x tokens: attention
             return ""
-        for count, channels_last in ((a, True), (b, False)):
+        for count, width, channels_last in ((a, b, True), (b, a, False)):
             split = token_split(count, image)
-            if split is not None:
+            if split is not None and width != 1:  # (N, 1, T): one token (a class token being expanded)
                 return tokens(*split, channels_last).name
         return ""
     _, a, b, c = shape
