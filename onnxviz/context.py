@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
+from .attention import global_attention
 from .errors import MethodError
 from .estimate import Estimator
 from .heads import gap_linear_head
 from .layers import Layer
-from .layout import Layout
+from .layout import Layout, TokenLayout
 from .model import Model
 from .reading import load_image
 from .runner import Progress, Runner
@@ -167,26 +168,42 @@ class Context:
         """
         if self.estimator is not None:
             return self._estimated_grad(xb, wrt, with_activations, relu, on_chunk)
+        acts, grads = self._torch_grads(xb, (wrt,), relu, on_chunk, "grad")
+        return (acts, grads) if with_activations else grads
+
+    def layer_grads(self, xb: np.ndarray, layers: Sequence[str],
+                    on_chunk: Progress = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(activations, d(target score)/d(activations)) of several layers, from one backward pass per chunk."""
+        if self.estimator is not None:
+            raise MethodError("estimated gradients cover the input gradient only; layer gradients need the torch "
+                              "backend")
+        flat = self._torch_grads(xb, tuple(layers), "standard", on_chunk, "layer_grads")
+        return list(zip(flat[0::2], flat[1::2], strict=True))
+
+    def _torch_grads(self, xb: np.ndarray, sources: tuple[str, ...], relu: str, on_chunk: Progress,
+                     primitive: str) -> list[np.ndarray]:
+        """[tensor, gradient] per source ("input" or a layer name), flat, for the batch."""
         import torch
 
-        rows = self._rows(xb, "grad")
+        rows = self._rows(xb, primitive)
         backend = self.model.gradient_backend()
         self.backends_used.add("torch")
-        on_input = wrt == "input"
+        layers = tuple(s for s in sources if s != "input")
 
         def chunk(x: np.ndarray, r: np.ndarray) -> list[np.ndarray]:
             with backend.bounded(x.shape):  # forward and backward share one memory budget
                 xt = backend.to_tensor(x, requires_grad=True)  # weights are frozen: the graph hangs on x
                 scored = self.score_fn.tensors
-                names = scored if on_input else tuple(dict.fromkeys((wrt, *scored)))
+                names = tuple(dict.fromkeys((*layers, *scored)))
                 outs = dict(zip(names, backend.forward(xt, names, relu), strict=True))
-                source = xt if on_input else outs[wrt]
-                (g,) = torch.autograd.grad(self._pick([outs[t] for t in scored], r).sum(), source)
-                return [source.detach().cpu().numpy(), g.detach().cpu().numpy()]
+                tensors = [xt if s == "input" else outs[s] for s in sources]
+                score = self._pick([outs[t] for t in scored], r).sum()
+                grads = torch.autograd.grad(score, tensors, allow_unused=True)  # unused: no effect on the score
+                pairs = [(t, torch.zeros_like(t) if g is None else g) for t, g in zip(tensors, grads, strict=True)]
+                return [a.detach().cpu().numpy() for pair in pairs for a in pair]
 
         with torch.enable_grad():
-            acts, grads = self._run(chunk, (xb, rows), on_chunk)
-        return (acts, grads) if with_activations else grads
+            return self._run(chunk, (xb, rows), on_chunk)
 
     def _estimated_grad(self, xb: np.ndarray, wrt: str, with_activations: bool, relu: str,
                         on_chunk: Progress) -> np.ndarray:
@@ -204,6 +221,12 @@ class Context:
     def linear_head(self, layer: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(W, b) of a global-average-pooling + linear head after `layer`: logits = W @ mean_hw(A) + b."""
         return gap_linear_head(self.model, self._layer_name(layer, "linear_head"), self.score_tensor)
+
+    def attention(self) -> tuple[list[str], TokenLayout]:
+        """The model's global self-attention matrices (Softmax over all tokens), in block order, and the token
+        layout (prefix tokens, patch grid) they index."""
+        layers, axes = global_attention(self.model.layers, self.model.source)
+        return [layer.name for layer in layers], axes
 
     # -- progress ---------------------------------------------------------------------------------------
     def progress(self, total: int, desc: str) -> tqdm:

@@ -12,7 +12,7 @@ from .plugin import Plugin
 if TYPE_CHECKING:
     from .context import Context
 
-FAMILIES = ("attribution", "cam", "perturbation")
+FAMILIES = ("attribution", "cam", "perturbation", "attention")
 
 
 @dataclass

@@ -116,3 +116,16 @@ def build_reference(workdir):
         return _built[name]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def tiny_vit(workdir) -> Path:
+    """A one-block timm ViT with random weights and 300 classes (the README explains class 281)."""
+    import torch
+    from timm.models.vision_transformer import VisionTransformer
+
+    from models.exports import export
+
+    torch.manual_seed(0)
+    net = VisionTransformer(img_size=32, patch_size=8, embed_dim=16, depth=1, num_heads=2, num_classes=300).eval()
+    return export(net, workdir / "vit.onnx", "legacy", size=32)
