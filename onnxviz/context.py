@@ -74,6 +74,15 @@ class Context:
                                    masks=None if self.masks is None else self.masks[rows],
                                    scorer=self.score_fn.rows(rows))
 
+    def probabilities(self) -> Context:
+        """A view that scores the softmax probability of the target class over the score tensor's class axis
+        instead of its logit (what Recipro-CAM reads); a view already scoring probabilities is returned as is."""
+        fn = self.score_fn
+        if not isinstance(fn, ClassScore):
+            raise MethodError(f"this method reads class probabilities; the target is a {type(fn).__name__}: explain "
+                              "a class, or pass the method's option that keeps the target's own score")
+        return self if fn.softmax else dataclasses.replace(self, scorer=dataclasses.replace(fn, softmax=True))
+
     def sample_rng(self, sample: np.ndarray) -> np.random.Generator:
         """A generator seeded by the run's seed and the sample's bytes: random draws that depend on the
         image, not on its position in the batch (so a batch equals its samples run one by one)."""
@@ -183,10 +192,10 @@ class Context:
     def _torch_grads(self, xb: np.ndarray, sources: tuple[str, ...], relu: str, on_chunk: Progress,
                      primitive: str) -> list[np.ndarray]:
         """[tensor, gradient] per source ("input" or a layer name), flat, for the batch."""
+        rows = self._rows(xb, primitive)
+        backend = self.model.gradient_backend()  # first: without the torch extra it says how to install it
         import torch
 
-        rows = self._rows(xb, primitive)
-        backend = self.model.gradient_backend()
         self.backends_used.add("torch")
         layers = tuple(s for s in sources if s != "input")
 

@@ -98,6 +98,10 @@ def test_without_torch_forward_methods_work_and_gradient_methods_say_how_to_inst
                                .replace("print('occlusion'", "print(ex.backend"))
     assert estimated.returncode == 0, estimated.stderr
     assert "onnxruntime (estimated gradient) (2, 1, 32, 32)" in estimated.stdout
+    recipro = _without_torch(code.replace("'occlusion', window=(8,), stride=(8,)", "'reciprocam'"))
+    assert recipro.returncode == 0, recipro.stderr
+    assert "occlusion (2, 32, 32)" in recipro.stdout  # a map, resized to the input
+
     cli_code = f"from onnxviz.cli import main; sys.argv = ['onnxviz', 'explain', {str(MODEL)!r}, {IMAGE!r}, " \
                f"'-m', 'saliency', '--out', {str(tmp_path / 'out')!r}]; main()"
     done = _without_torch(cli_code)
@@ -109,6 +113,16 @@ def test_without_torch_forward_methods_work_and_gradient_methods_say_how_to_inst
     assert demo.returncode == 0, demo.stderr
     assert "saliency and gradcam skipped" in demo.stderr
     assert (tmp_path / "demo" / "index.html").is_file()
+
+
+def test_without_torch_attention_rollout_runs_and_its_gradient_variant_says_how_to_install(tiny_vit):
+    code = (f"import onnxviz; m = onnxviz.load({str(tiny_vit)!r}, preprocessing='unit'); "
+            "print(onnxviz.explain(m, m.probe_input(1), 'rollout', progress=False).raw.shape)")
+    done = _without_torch(code)
+    assert done.returncode == 0, done.stderr
+    assert "(1, 4, 4)" in done.stdout
+    gradient = _without_torch(code.replace("'rollout',", "'rollout', variant='gradient',"))
+    assert gradient.returncode != 0 and 'pip install "onnxviz[torch]"' in gradient.stderr
 
 
 def test_parity_beyond_tolerance_refuses_exact_gradients(digits_batch):

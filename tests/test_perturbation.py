@@ -166,8 +166,8 @@ def test_noise_robustness(tmp_path, digits_model):
     assert written[1].stat().st_size > 5_000
 
 
-@pytest.mark.parametrize("name", ["occlusion", "rise", "finite_difference", "scorecam", "ablationcam", "eigencam",
-                                  "guided_gradcam", "integrated_gradients", "smoothgrad", "cam", "gradcam"])
+@pytest.mark.parametrize("name", ["occlusion", "rise", "finite_difference", "scorecam", "ablationcam", "reciprocam",
+                                  "eigencam", "guided_gradcam", "integrated_gradients", "smoothgrad", "cam", "gradcam"])
 def test_methods_on_an_nhwc_model_keep_the_contract(build_reference, photos, name):
     from onnxviz.testing import check_method
 

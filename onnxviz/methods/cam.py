@@ -28,14 +28,17 @@ class CamMethod(Method):
                               "override combine() for a forward-only variant")
         return np.einsum("nc,nchw->nhw", self.channel_weights(acts, grads), acts)
 
-    def explain(self, ctx, x: np.ndarray, opts) -> MethodOutput:
+    def layer_tensors(self, ctx, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The layer's activations (and gradients, for gradient variants) as (N, C, h, w), whatever its layout."""
         map_layout(ctx.layer)
         if self.requires == "gradients":
             acts, grads = ctx.grad(x, wrt=ctx.layer.name, with_activations=True)
         else:
             acts, grads = ctx.activations(x), None
         axes = map_layout(ctx.layer, acts.shape)
-        acts = axes.to_channels_first(acts)
-        grads = None if grads is None else axes.to_channels_first(grads)
+        return axes.to_channels_first(acts), None if grads is None else axes.to_channels_first(grads)
+
+    def explain(self, ctx, x: np.ndarray, opts) -> MethodOutput:
+        acts, grads = self.layer_tensors(ctx, x)
         cam = np.maximum(self.combine(ctx, x, acts, grads), 0).astype(np.float32)
         return MethodOutput(cam, raw=cam)
