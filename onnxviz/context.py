@@ -156,14 +156,16 @@ class Context:
         """The layer's tensor (default: ctx.layer) for a batch."""
         return self.outputs(xb, (self._layer_name(layer, "activations"),))[0]
 
-    def score_from(self, layer: str, acts: np.ndarray, xb: np.ndarray, on_chunk: Progress = None) -> np.ndarray:
+    def score_from(self, layer: str | Sequence[str], acts: np.ndarray | Sequence[np.ndarray], xb: np.ndarray,
+                   on_chunk: Progress = None) -> np.ndarray:
         """Target score per row when the network runs on from `layer` fed with `acts` (a cached subgraph;
-        `xb` feeds any branch that bypasses the layer)."""
+        `xb` feeds any branch that bypasses the layer). Several layers: one array of activations each."""
         rows = self._rows(xb, "score_from")
         self.backends_used.add("onnxruntime")
-        run, names = self.model.ort.run_from, self.score_fn.tensors
-        outs = self._run(lambda a, x, r: [self._pick(run(layer, a, x, names), r)],
-                         (acts, xb, rows), on_chunk)
+        layers, arrays = ((layer,), (acts,)) if isinstance(layer, str) else (tuple(layer), tuple(acts))
+        run, names, k = self.model.ort.run_from, self.score_fn.tensors, len(layers)
+        outs = self._run(lambda *a: [self._pick(run(layers, a[:k], a[k], names), a[k + 1])],
+                         (*arrays, xb, rows), on_chunk)
         return outs[0].astype(np.float32)
 
     # -- gradients (torch) ------------------------------------------------------------------------------
@@ -230,6 +232,14 @@ class Context:
     def linear_head(self, layer: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(W, b) of a global-average-pooling + linear head after `layer`: logits = W @ mean_hw(A) + b."""
         return gap_linear_head(self.model, self._layer_name(layer, "linear_head"), self.score_tensor)
+
+    def node_input(self, layer: str | None = None) -> str:
+        """The first input tensor of the node that produces the layer (default: ctx.layer)."""
+        name = self._layer_name(layer, "node_input")
+        node = next((n for n in self.model.proto.graph.node if name in n.output), None)
+        if node is None or not node.input:
+            raise MethodError(f"{name} is not produced by a node with an input (a graph input or a constant)")
+        return node.input[0]
 
     def attention(self) -> tuple[list[str], TokenLayout]:
         """The model's global self-attention matrices (Softmax over all tokens), in block order, and the token

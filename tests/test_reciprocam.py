@@ -144,3 +144,88 @@ def test_reciprocam_refuses_a_target_without_classes(setup):
     _, model, x, _, layer = setup
     with pytest.raises(onnxviz.OptionError, match="score"):
         onnxviz.explain(model, x, "reciprocam", layer=layer, score="logit", progress=False)
+
+
+# -- ViT-ReciproCAM -------------------------------------------------------------------------------------------------
+VH, VW = 96, 128  # a 6 x 8 patch grid
+
+
+@pytest.fixture(scope="module")
+def vit(tmp_path_factory):
+    pytest.importorskip("timm")
+    from timm.models.deit import VisionTransformerDistilled
+
+    torch.manual_seed(4)
+    net = VisionTransformerDistilled(img_size=(VH, VW), patch_size=16, embed_dim=32, depth=2, num_heads=2,
+                                     num_classes=5).eval()
+    with torch.no_grad():
+        net.head.weight.mul_(15)
+        net.head_dist.weight.mul_(15)
+    path = tmp_path_factory.mktemp("vit_reciprocam") / "deit.onnx"
+    _export(net, path, (1, 3, VH, VW))
+    x = np.random.default_rng(5).random((2, 3, VH, VW)).astype(np.float32)
+    x[0, :, :, : VW // 3] *= 0.1
+    return net, onnxviz.load(path, preprocessing="unit"), x
+
+
+def _vit_reference(net, x: np.ndarray, targets, kernel: str, keep_prefix: bool = True, k: int = -1) -> np.ndarray:
+    """Block k rebuilt by hand on masked copies of its input (residual path) and of norm1(input), then the rest."""
+    block, prefix = net.blocks[k], 2
+    masks = _masks(6, 8, kernel).reshape(48, 48, 1)
+    seen = {}
+    hook = block.register_forward_pre_hook(lambda _m, args: seen.setdefault("x", args[0]))
+    maps = []
+    try:
+        with torch.no_grad():
+            for i in range(len(x)):
+                seen.clear()
+                net(torch.from_numpy(x[i : i + 1]))
+                tokens = seen["x"]
+
+                def mosaic(t):
+                    copies = t.repeat(48, 1, 1)
+                    copies[:, prefix:] = copies[:, prefix:] * masks
+                    if not keep_prefix:
+                        copies[:, :prefix] = 0
+                    return copies
+
+                out = mosaic(tokens) + block.ls1(block.attn(mosaic(block.norm1(tokens))))
+                out = out + block.ls2(block.mlp(block.norm2(out)))
+                for later in net.blocks[k % len(net.blocks) + 1 :]:
+                    out = later(out)
+                logits = net.forward_head(net.norm(out))
+                maps.append(logits.softmax(dim=1)[:, targets[i]].reshape(6, 8))
+    finally:
+        hook.remove()
+    return torch.stack(maps).numpy()
+
+
+@pytest.mark.parametrize(("kernel", "block"), [("gaussian", -1), ("point", -1), ("gaussian", 0)])
+def test_vit_reciprocam_equals_the_block_rebuilt_by_hand(vit, kernel, block):
+    net, model, x = vit
+    assert model.default_layer == model.layer("block:-1")
+    with torch.no_grad():
+        top = net(torch.from_numpy(x)).argmax(dim=1).tolist()  # probabilities far from 0 and 1
+    run = {"target": top, "kernel": kernel, "layer": f"block:{block}", "progress": False}
+    ours = onnxviz.explain(model, x, "vit_reciprocam", **run).raw
+    theirs = _vit_reference(net, x, top, kernel, k=block)
+    span = np.ptp(theirs)
+    assert ours.shape == (2, 6, 8) and span > 1e-3
+    np.testing.assert_allclose(ours, theirs, atol=SAME * span)
+    assert np.abs(ours - theirs[:, ::-1]).max() > 0.05 * span
+    zeroed = onnxviz.explain(model, x, "vit_reciprocam", class_token=False, **run).raw
+    unkept = _vit_reference(net, x, top, kernel, keep_prefix=False, k=block)
+    np.testing.assert_allclose(zeroed, unkept, atol=SAME * np.ptp(unkept))
+    assert np.abs(zeroed - theirs).max() > 0.05 * span
+    if block == 0:  # before a later block the residual's patch tokens matter: masking norm1 alone differs
+        one_path = onnxviz.explain(model, x, "reciprocam", **run).raw
+        assert np.abs(one_path - theirs).max() > 0.05 * span
+
+
+def test_vit_reciprocam_needs_a_blocks_layernorm(vit, setup):
+    _, model, x = vit
+    with pytest.raises(onnxviz.MethodError, match="pass --layer block:-1"):
+        onnxviz.explain(model, x, "vit_reciprocam", layer="token_layer:0", progress=False)
+    _, cnn, cnn_x, _, layer = setup
+    with pytest.raises(onnxviz.MethodError, match="masks a transformer block's input"):
+        onnxviz.explain(cnn, cnn_x, "vit_reciprocam", layer=layer, progress=False)

@@ -16,12 +16,13 @@ def with_outputs(proto: onnx.ModelProto, names: tuple[str, ...]) -> onnx.ModelPr
     return out
 
 
-def cut_from(proto: onnx.ModelProto, layer: str, outputs: tuple[str, ...]) -> onnx.ModelProto:
-    """The part of the graph that computes `outputs` from tensor `layer`.
+def cut_from(proto: onnx.ModelProto, layer: str | tuple[str, ...], outputs: tuple[str, ...]) -> onnx.ModelProto:
+    """The part of the graph that computes `outputs` from tensor `layer` (or from several tensors at once).
 
-    `layer` becomes a graph input. Branches that bypass it (skip connections around the cut) still read
+    The layers become graph inputs. Branches that bypass them (skip connections around the cut) still read
     the original graph input, which therefore stays an input when it is needed.
     """
+    layers = (layer,) if isinstance(layer, str) else tuple(layer)
     graph = proto.graph
     producer = {o: n for n in graph.node for o in n.output}
     initializers = {i.name for i in graph.initializer}
@@ -30,7 +31,7 @@ def cut_from(proto: onnx.ModelProto, layer: str, outputs: tuple[str, ...]) -> on
     stack = list(outputs)
     while stack:
         name = stack.pop()
-        stop = name in needed or name == layer or name in initializers or name not in producer
+        stop = name in needed or name in layers or name in initializers or name not in producer
         needed.add(name)
         if stop:
             continue
@@ -40,11 +41,11 @@ def cut_from(proto: onnx.ModelProto, layer: str, outputs: tuple[str, ...]) -> on
             stack.extend(i for i in node.input if i)
     nodes = [n for n in graph.node if id(n) in kept]  # graph order is topological order
     value_info = {v.name: v for v in [*graph.value_info, *graph.input, *graph.output]}
-    inputs = [value_info.get(layer, onnx.ValueInfoProto(name=layer))]
-    inputs += [i for i in graph.input if i.name in needed and i.name != layer and i.name not in initializers]
+    inputs = [value_info.get(name, onnx.ValueInfoProto(name=name)) for name in layers]
+    inputs += [i for i in graph.input if i.name in needed and i.name not in layers and i.name not in initializers]
     new_graph = onnx.helper.make_graph(
         nodes,
-        f"{graph.name}_from_{layer}",
+        f"{graph.name}_from_{'_'.join(layers)}",
         inputs,
         [value_info.get(o, onnx.ValueInfoProto(name=o)) for o in outputs],
         initializer=[i for i in graph.initializer if i.name in needed],

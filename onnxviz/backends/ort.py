@@ -81,7 +81,7 @@ class OrtBackend:
     def _session(self, outputs: tuple[str, ...]) -> ort.InferenceSession:
         return self._create(with_outputs(self.proto, outputs))
 
-    def _subgraph_session(self, layer: str, outputs: tuple[str, ...]) -> ort.InferenceSession:
+    def _subgraph_session(self, layer: str | tuple[str, ...], outputs: tuple[str, ...]) -> ort.InferenceSession:
         return self._create(cut_from(self.proto, layer, outputs))
 
     def run(self, x: np.ndarray, outputs: tuple[str, ...]) -> list[np.ndarray]:
@@ -89,10 +89,14 @@ class OrtBackend:
         feed = {self.input_name: np.ascontiguousarray(x, dtype=self.input_dtype)}
         return _run(self.session(outputs), outputs, feed, self.limits)
 
-    def run_from(self, layer: str, acts: np.ndarray, x: np.ndarray, outputs: tuple[str, ...]) -> list[np.ndarray]:
-        """Run the rest of the network from `layer`, fed with `acts` (and `x` where a branch bypasses it)."""
-        session = self.subgraph_session(layer, outputs)
+    def run_from(self, layer: str | tuple[str, ...], acts: np.ndarray | tuple[np.ndarray, ...], x: np.ndarray,
+                 outputs: tuple[str, ...]) -> list[np.ndarray]:
+        """Run the rest of the network from `layer` fed with `acts` (several layers: one array each), and `x`
+        where a branch bypasses them."""
+        layers, arrays = ((layer,), (acts,)) if isinstance(layer, str) else (tuple(layer), tuple(acts))
+        session = self.subgraph_session(layers, outputs)
+        fed = dict(zip(layers, arrays, strict=True))
         feed = {}
         for inp in session.get_inputs():
-            feed[inp.name] = acts if inp.name == layer else np.ascontiguousarray(x, dtype=self.input_dtype)
+            feed[inp.name] = fed[inp.name] if inp.name in fed else np.ascontiguousarray(x, dtype=self.input_dtype)
         return _run(session, outputs, feed, self.limits)
