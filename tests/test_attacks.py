@@ -471,3 +471,39 @@ def test_pgd_l2_random_starts_lie_inside_the_ball_at_a_uniform_radius():
     assert radii.max() <= 0.5 + 1e-6 and abs(radii.mean() / 0.5 - 0.5) < 0.1
     box = Pgd._start(oracle, PgdOptions(norm="linf", eps=0.1))
     assert np.abs(box).max() <= 0.1 and np.abs(box).max() > 0.09
+
+
+@pytest.mark.parametrize(("norm", "step"), [("linf", 0.3), ("l2", 0.2)])
+def test_simbas_default_step_is_eps_in_linf_and_at_most_0_2_in_l2(digits, norm, step):
+    """Pixel basis: each accepted step moves one value by the step (each direction is tried once), so every changed
+    value that was not clipped at 0 or 1 moved by exactly eps (L-inf) or min(0.2, eps) (L2, eps 5: 30 steps of 0.2
+    stay inside the ball, so no projection rescales them)."""
+    model, images = digits
+    result = onnxviz.attack(model, images[:2], "simba", eps=0.3 if norm == "linf" else 5.0, norm=norm,
+                            max_queries=60, progress=False)
+    moved = np.abs(result.perturbation)
+    inside = (result.adversarial > 1e-6) & (result.adversarial < 1 - 1e-6) & (moved > 1e-6)
+    assert inside.sum() > 3
+    np.testing.assert_allclose(moved[inside], step, rtol=1e-5)
+
+
+def test_an_unknown_loss_is_refused_not_read_as_another():
+    from onnxviz.attacks.losses import class_loss
+
+    z = np.array([[1.0, 3.0, 2.0]])
+    assert class_loss(z, np.array([1]), "margin")[0] == -1.0
+    with pytest.raises(ValueError, match="unknown attack loss 'CE'; choose one of ce, logit, margin"):
+        class_loss(z, np.array([1]), "CE")
+
+
+def test_the_figures_perturbation_scale_is_the_callers(digits, tmp_path):
+    """scale=None fills the range with the largest change; a given scale is used as given, also by save()."""
+    import cv2
+
+    model, images = digits
+    result = onnxviz.attack(model, images[:1], "fgsm", eps=2 / 255, progress=False)
+    auto, given = result.figure(), result.figure(scale=1.0)
+    assert auto.shape == given.shape and np.abs(auto - given).max() > 0.2  # 0.5 / eps = 64x vs 1x
+    result.save(tmp_path, scale=1.0)
+    saved = cv2.imread(str(tmp_path / "attack.png"))[..., ::-1] / 255.0
+    np.testing.assert_allclose(saved, given, atol=1 / 255 + 1e-6)

@@ -45,6 +45,8 @@ def class_loss(z, classes, kind: Loss):
         return lse(z) - own if isinstance(z, np.ndarray) else _torch_ce(z, classes)
     if kind == "logit":
         return -own
+    if kind != "margin":
+        raise ValueError(f"unknown attack loss {kind!r}; choose one of {', '.join(LOSSES)}")
     onehot = rows[:, None] * 0 + arange(z.shape[1])[None, :] == classes[:, None]
     return masked_max(z, onehot) - own
 
