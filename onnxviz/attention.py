@@ -24,8 +24,12 @@ def global_attention(table: list[Layer], model_name: str = "MODEL") -> tuple[lis
         raise MethodError(f"{model_name}'s attention is not over all of an image's tokens (Softmax over "
                           f"{', '.join(sizes)} tokens; block inputs {', '.join(grids)}): windowed or pooled attention "
                           "(Swin, LeViT) cannot be rolled out. Explain a token layer with gradcam instead")
-    last = found[-1][0]
-    return [softmax for axes, softmax in found if axes == last], last
+    grids = sorted({str(axes) for axes, _ in found})
+    if len(grids) > 1 or len(found) < len(pairs):
+        raise MethodError(f"{model_name}'s attention runs over several token grids ({', '.join(grids)}; "
+                          f"{len(found)} of {len(pairs)} blocks attend over all tokens): a pyramid such as LeViT's "
+                          "cannot be rolled out over one grid. Explain a token layer with gradcam instead")
+    return [softmax for _, softmax in found], found[-1][0]
 
 
 def _count(axes: TokenLayout) -> int:

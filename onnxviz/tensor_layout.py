@@ -12,20 +12,30 @@ MAX_PREFIX = 16  # class + distillation + register tokens
 SHRINK = 0.1  # unpadded convolutions may leave a map this much of the image smaller than size / stride
 
 
+def _strides(limit: int) -> list[int]:
+    """The strides networks downsample by: products of stride-2 stages, times 1, 3 (stems of 3) or 7 (patch 14)."""
+    found, power = set(), 1
+    while power <= limit:
+        found.update(f * power for f in (1, 3, 7) if f * power <= limit)
+        power *= 2
+    return sorted(found)
+
+
 def plausible_map(hw: tuple, image: tuple[int, int]) -> bool:
-    """Whether (h, w) is the image downsampled by one integer stride s: h * s within [H - 10% - s, H + s] (unpadded
-    convolutions shrink it, padding rounds it up), the same s for both axes."""
+    """Whether (h, w) is the image downsampled by one usual stride s (see _strides): h * s within [H - 10% - s, H + s]
+    (unpadded convolutions shrink it, padding rounds it up), the same s for both axes. A stride of 21 is not
+    usual: (6, 8) is no feature map of a 128 x 160 image, but some head's (N, 6, 8, 32) slice of it."""
     h, w = hw
     if not all(isinstance(d, int) and d > 0 for d in (h, w)):
         return False
     height, width = image
-    for s in range(1, max(image) + 1):
+    for s in _strides(max(image)):
         if all(size - SHRINK * size - s <= d * s <= size + s for d, size in ((h, height), (w, width))):
             return True
     return False
 
 
-PATCHES = (4, 8, 14, 16, 32)  # patch sizes of models that pad the image to a whole number of patches
+PATCHES = (4, 8, 14, 16, 32, 64)  # patch sizes (or stage strides: LeViT 64) of models that pad the image up
 
 
 def patch_grid(count: int, image: tuple[int, int]) -> tuple[int, int] | None:

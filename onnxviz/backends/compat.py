@@ -25,6 +25,8 @@ from onnx2torch.onnx_node import OnnxNode
 from onnx2torch.utils.common import OnnxMapping, OnnxToTorchModule, OperationConverterResult, onnx_mapping_from_node
 from torch import nn
 
+from . import batch_norm
+
 # Version bumps that only widened the accepted element types (bfloat16, float8, int4, ...): the newest
 # converter onnx2torch has for the op is exactly right for them.
 TYPE_ONLY_BUMPS: dict[int, tuple[str, ...]] = {
@@ -236,6 +238,8 @@ def register() -> None:
                 _alias(op, version)
     add_converter("AveragePool", 22)(_average_pool_19)
     _replace("LayerNormalization", 17, _layer_norm)
+    for version in batch_norm.VERSIONS:
+        _replace("BatchNormalization", version, batch_norm.converter(version))
     _registered = True
 
 
