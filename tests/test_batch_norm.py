@@ -1,6 +1,7 @@
 """Inference BatchNormalization converts to a per-channel affine map whose input gradient is exact, also when the
 gradient reaching it has the odd strides a reshape + transpose leave (PyTorch's own BatchNorm2d eval backward is
-wrong there on CPU). Analytic oracle: y_k = sum_{c,t} (x[c, t] * f_c + s_c) * W[c, k], so dy_k / dx[c, t] = f_c W[c, k]."""
+wrong there on CPU). Analytic oracle: y_k = sum_{c,t} (x[c, t] * f_c + s_c) * W[c, k], so
+dy_k / dx[c, t] = f_c W[c, k]."""
 
 from __future__ import annotations
 
