@@ -14,7 +14,8 @@ SHRINK = 0.1  # unpadded convolutions may leave a map this much of the image sma
 
 def _strides(limit: int) -> list[int]:
     """The strides networks downsample by: products of stride-2 stages, times 1, 3 (stems of 3) or 7 (patch 14)."""
-    found, power = set(), 1
+    found: set[int] = set()
+    power = 1
     while power <= limit:
         found.update(f * power for f in (1, 3, 7) if f * power <= limit)
         power *= 2
