@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import onnx
+
 from .errors import MethodError
 from .layers import Layer, attention_pairs
 from .layout import TokenLayout
@@ -34,3 +36,18 @@ def global_attention(table: list[Layer], model_name: str = "MODEL") -> tuple[lis
 
 def _count(axes: TokenLayout) -> int:
     return axes.prefix + math.prod(axes.grid)
+
+
+def residual_stream(table: list[Layer], proto: onnx.ModelProto, model_name: str = "MODEL") -> list[str]:
+    """The token tensor leaving each block: the input of the next block's first LayerNorm, and after the last block
+    the last token Add (the residual sum the head reads)."""
+    pairs = attention_pairs(table)
+    producers = {out: node for node in proto.graph.node for out in node.output}
+    entering = [producers[block.name].input[0] if block.name in producers else "" for block, _ in pairs]
+    last_attention = max((k for k, layer in enumerate(table) if layer.name == pairs[-1][1].name), default=-1) \
+        if pairs else -1
+    adds = [layer.name for layer in table[last_attention + 1 :] if layer.op_type == "Add" and layer.tokens]
+    if not pairs or not adds or not all(entering):
+        raise MethodError(f"{model_name} has no residual stream of transformer blocks to read (a LayerNorm and a "
+                          "Softmax attention per block, token Adds after the last): a ViT-like model is needed")
+    return [*entering[1:], adds[-1]]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from .attention import global_attention
+from .attention import global_attention, residual_stream
 from .errors import MethodError
 from .estimate import Estimator
 from .heads import gap_linear_head
@@ -191,6 +191,34 @@ class Context:
         flat = self._torch_grads(xb, tuple(layers), "standard", on_chunk, "layer_grads")
         return list(zip(flat[0::2], flat[1::2], strict=True))
 
+    def readout_grads(self, xb: np.ndarray, pairs: Sequence[tuple[str, str]], head: str,
+                      on_chunk: Progress = None) -> list[np.ndarray]:
+        """Per (wrt, readout) pair: d s / d wrt, where s is the target score that the network's head (the graph from
+        tensor `head` on) gives when fed `readout` in place of `head`: the score an intermediate tensor would get
+        (LeGrad's per-layer readout). One forward pass, one backward per pair."""
+        if self.estimator is not None:
+            raise MethodError("readout gradients need the torch backend, not estimated gradients")
+        rows = self._rows(xb, "readout_grads")
+        backend = self.model.gradient_backend()
+        head_backend = self.model.torch_from(head, self.score_fn.tensors)
+        import torch
+
+        self.backends_used.add("torch")
+        names = tuple(dict.fromkeys(name for pair in pairs for name in pair))
+
+        def chunk(x: np.ndarray, r: np.ndarray) -> list[np.ndarray]:
+            with backend.bounded(x.shape):
+                outs = dict(zip(names, backend.forward(backend.to_tensor(x, requires_grad=True), names), strict=True))
+                grads = []
+                for wrt, readout in pairs:
+                    score = self._pick(list(head_backend.forward(outs[readout], self.score_fn.tensors)), r).sum()
+                    (g,) = torch.autograd.grad(score, outs[wrt], retain_graph=True, allow_unused=True)
+                    grads.append((torch.zeros_like(outs[wrt]) if g is None else g).detach().cpu().numpy())
+                return grads
+
+        with torch.enable_grad():
+            return self._run(chunk, (xb, rows), on_chunk)
+
     def _torch_grads(self, xb: np.ndarray, sources: tuple[str, ...], relu: str, on_chunk: Progress,
                      primitive: str) -> list[np.ndarray]:
         """[tensor, gradient] per source ("input" or a layer name), flat, for the batch."""
@@ -240,6 +268,11 @@ class Context:
         if node is None or not node.input:
             raise MethodError(f"{name} is not produced by a node with an input (a graph input or a constant)")
         return node.input[0]
+
+    def residual_stream(self) -> list[str]:
+        """The token tensor leaving each transformer block (the next block's input; after the last, the last token
+        Add before the head), in block order."""
+        return residual_stream(self.model.layers, self.model.proto, self.model.source)
 
     def attention(self) -> tuple[list[str], TokenLayout]:
         """The model's global self-attention matrices (Softmax over all tokens), in block order, and the token

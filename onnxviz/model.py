@@ -14,6 +14,7 @@ import onnx
 
 from . import preprocess
 from .backends.batching import run_batched
+from .backends.graph import cut_from
 from .backends.ort import OrtBackend
 from .backends.torch import TorchBackend
 from .errors import ConversionError, ModelError, OnnxvizError, OptionError, TargetError, first_line
@@ -256,6 +257,7 @@ class Model:
         self.default_layer: Layer | None = default_cam_layer(self.layers)
         self.parity: Parity | None = None
         self.conversion_error: str | None = None
+        self._heads: dict[tuple, TorchBackend] = {}
         self.nonfinite_weights = _nonfinite_weights(self.proto)
         if self.nonfinite_weights:
             warnings.warn(f"onnxviz: {self.name} has NaN or Inf in its weights ({', '.join(self.nonfinite_weights[:5])}"
@@ -529,6 +531,20 @@ class Model:
                 "load(..., parity_tolerance=...) or --parity-tol."
             )
         return backend
+
+    def torch_from(self, layer: str, outputs: tuple[str, ...]) -> TorchBackend:
+        """The converted subgraph computing `outputs` from tensor `layer` alone (cached): the head, to run on other
+        tensors of that shape. Refused when a branch after `layer` also reads the image."""
+        key = (layer, tuple(outputs))
+        if key not in self._heads:
+            self.gradient_backend()  # the whole graph converts with parity first
+            sub = cut_from(self.proto, layer, tuple(outputs))
+            extra = [i.name for i in sub.graph.input if i.name != layer]
+            if extra:
+                raise ConversionError(f"the network after {layer} also reads {', '.join(extra)}: its head cannot run "
+                                      "on another tensor alone")
+            self._heads[key] = TorchBackend(sub, self.device, self.limits)
+        return self._heads[key]
 
     def __repr__(self) -> str:
         return f"Model({self.source!r}, input={self.input.shape} {self.input.layout}, outputs={self.outputs})"

@@ -55,8 +55,9 @@ def position_masks(height: int, width: int, kernel: str) -> np.ndarray:
 
 
 class ReciproCam(CamMethod):
-    """Map value at each position = the target's score when the network runs on from the layer with only that
-    position's activations (all channels) left."""
+    """The target's probability when only one position of the layer is left, position by position.
+
+    The network runs on from the layer with that position's activations (all channels) kept, the rest zeroed."""
 
     name = "reciprocam"
     requires = "forward"
@@ -83,9 +84,10 @@ class ReciproCam(CamMethod):
 
 
 class VitReciproCam(Method):
-    """Recipro-CAM on a transformer block: the block's input and its first LayerNorm's output both keep one patch
-    position (prefix tokens kept), and the rest of the network runs on from both; --layer names the LayerNorm
-    (default: the last block's, `block:-1`)."""
+    """Recipro-CAM on a transformer block, masking both of its paths.
+
+    The block's input (the residual) and its first LayerNorm's output both keep one patch position (prefix tokens
+    kept), and the network runs on from both; --layer names the LayerNorm (default: the last block's, `block:-1`)."""
 
     name = "vit_reciprocam"
     family = "cam"
