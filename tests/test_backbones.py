@@ -36,6 +36,10 @@ def _hf_vit():
     config = transformers.ViTConfig(image_size=(H, W), patch_size=16, hidden_size=32, num_hidden_layers=2,
                                     num_attention_heads=2, intermediate_size=64, num_labels=5)
     inner = transformers.ViTForImageClassification(config).eval()
+    with torch.no_grad():  # random weights attend almost uniformly: sharpen so that rollout has something to show
+        for name, module in inner.named_modules():  # transformers 5 names it q_proj, 4 attention.query
+            if name.endswith(("q_proj", "attention.query")):
+                module.weight.mul_(10)
 
     class Logits(torch.nn.Module):
         def __init__(self):
@@ -140,3 +144,22 @@ def test_a_backbone_loads_picks_a_sensible_layer_and_explains(backbone, name, ex
     else:
         with pytest.raises(onnxviz.MethodError, match=rollout):
             onnxviz.explain(model, x, "rollout", progress=False)
+
+
+def test_rollout_on_a_transformers_vit_equals_the_formula_on_its_own_attention_outputs(backbone):
+    """`output_attentions=True` (eager attention) gives each layer's probabilities; rolled out by hand they equal
+    ours read from the exported graph's Softmax nodes."""
+    net, model, x = backbone("hf_vit", "legacy")
+    inner = net.inner
+    inner.config._attn_implementation = "eager"
+    with torch.no_grad():
+        attentions = inner(pixel_values=torch.from_numpy(x), output_attentions=True).attentions
+    rolled = torch.eye(attentions[0].shape[-1], dtype=torch.float64)
+    for a in attentions:
+        step = a[0].double().mean(dim=0) + torch.eye(len(rolled), dtype=torch.float64)
+        rolled = (step / step.sum(dim=1, keepdim=True)) @ rolled
+    theirs = rolled[0, 1:].reshape(8, 10).numpy()
+    ours = onnxviz.explain(model, x, "rollout", progress=False).raw[0]
+    span = np.ptp(theirs)  # ~8 % of the map's level: the residual identity keeps rollout near uniform
+    np.testing.assert_allclose(ours, theirs, atol=1e-3 * span)
+    assert span > 0.05 * theirs.max() and np.abs(ours - theirs[::-1]).max() > 0.3 * span
