@@ -6,7 +6,8 @@ the survivors (with `--show`, their diffs).
     pip install mutmut
     python benchmarks/mutation.py                        # every group (an hour or more on 2 cores)
     python benchmarks/mutation.py evaluation estimate    # some groups
-    python benchmarks/mutation.py methods --sample 40    # a seeded sample of 40 mutants per group
+    python benchmarks/mutation.py methods --sample 40    # a seeded sample of 40 mutants per module
+    python benchmarks/mutation.py attacks --only onnxviz/attacks/losses.py onnxviz/attacks/oracle.py   # some modules
 
 Each group runs in a scratch copy of the working tree (mutmut rewrites the code it mutates), with its own
 `[tool.mutmut]` section; the repository itself is never touched. Not part of CI: too slow.
@@ -85,8 +86,10 @@ def statuses(target: Path) -> dict[str, str]:
     return found
 
 
-def run_group(name: str, sample: int | None, seed: int, children: int, show: bool) -> dict[str, Counter]:
+def run_group(name: str, sample: int | None, seed: int, children: int, show: bool,
+              only: list[str] | None = None) -> dict[str, Counter]:
     mutate, tests = GROUPS[name]
+    mutate = only or mutate
     with tempfile.TemporaryDirectory(prefix=f"onnxviz-mutation-{name}-") as tmp:
         target = Path(tmp)
         scratch_copy(target)
@@ -140,6 +143,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--children", type=int, default=2, help="mutants tested in parallel")
     parser.add_argument("--show", action="store_true", help="print each survivor's diff")
+    parser.add_argument("--only", nargs="+", metavar="FILE", help="mutate these files instead of the group's (its "
+                                                                 "tests still run): a slow group in pieces")
     args = parser.parse_args()
     unknown = sorted(set(args.groups) - set(GROUPS))
     if unknown:
@@ -148,7 +153,7 @@ def main() -> None:
         sys.exit("mutation.py needs git (it copies the tracked files)")
     total: Counter = Counter()
     for group in args.groups or list(GROUPS):
-        for counts in run_group(group, args.sample, args.seed, args.children, args.show).values():
+        for counts in run_group(group, args.sample, args.seed, args.children, args.show, args.only).values():
             total.update(counts)
     print(f"\nall: {score_text(total)}")
 
