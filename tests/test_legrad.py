@@ -88,3 +88,10 @@ def test_legrad_is_class_specific_and_refuses_what_it_cannot_read(vit, digits_mo
         onnxviz.explain(model, x, "legrad", from_block=3, progress=False)
     with pytest.raises(onnxviz.MethodError, match="no transformer attention"):
         onnxviz.explain(digits_model, digits_batch, "legrad", progress=False)
+
+
+def test_the_default_reads_every_block_of_a_shallower_model(tiny_vit):
+    model = onnxviz.load(tiny_vit, preprocessing="unit")  # one block: "the last two" is all of them
+    x = model.probe_input(1)
+    default = onnxviz.explain(model, x, "legrad", progress=False).raw
+    np.testing.assert_array_equal(default, onnxviz.explain(model, x, "legrad", from_block=0, progress=False).raw)

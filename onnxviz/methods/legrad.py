@@ -20,7 +20,8 @@ from .rollout import per_head
 
 @dataclass(frozen=True)
 class LeGradOptions:
-    from_block: int = option(-2, "first block read (Python index: -2 = the last two blocks, LeGrad's default; 0 = all)")
+    from_block: int = option(-2, "first block read (Python index: -2 = the last two blocks, LeGrad's default, or all "
+                                 "when there are fewer; 0 = all)")
 
 
 class LeGrad(Method):
@@ -38,9 +39,10 @@ class LeGrad(Method):
         if len(stream) != len(attention):
             raise MethodError(f"legrad pairs each block's attention with its output: {len(attention)} attention "
                               f"matrices but {len(stream)} block outputs in this graph")
-        if not -len(attention) <= opts.from_block < len(attention):
+        if opts.from_block >= len(attention):
             raise MethodError(f"from_block {opts.from_block} is out of range: the graph has {len(attention)} blocks")
-        chosen = list(zip(attention, stream, strict=True))[opts.from_block :]
+        first = max(opts.from_block, -len(attention))  # the last k blocks, or all of them when there are fewer
+        chosen = list(zip(attention, stream, strict=True))[first:]
         grads = ctx.readout_grads(x, chosen, head=stream[-1])
         total = np.zeros((len(x), *axes.grid), np.float64)
         for g in grads:
