@@ -375,6 +375,34 @@ def test_a_forked_child_gets_its_own_loader_and_the_parents_keeps_working():
     np.testing.assert_allclose(onnxviz.load(hm.linear()).run(X, ("y",))[0], EXPECTED, rtol=1e-6)
 
 
+def test_a_forked_child_that_collects_its_parents_sessions_does_not_crash():
+    """Sessions left in reference cycles are freed by whichever process collects first; in a forked child the
+    destructor would join onnxruntime threads that did not survive the fork (exit -11 before the fix). The suite
+    hit it once in the forked-loader test above, depending on what earlier tests had left for the collector."""
+    import gc
+
+    class Holder:
+        pass
+
+    gc.disable()
+    try:
+        for _ in range(3):
+            holder = Holder()
+            holder.model, holder.cycle = onnxviz.load(hm.linear(), normalize=False), holder
+            holder.model.run(X, ("y",))
+            del holder
+        pid = os.fork()
+        if pid == 0:
+            try:
+                gc.collect()
+            finally:
+                os._exit(0)
+    finally:
+        gc.enable()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
 def test_onnxruntimes_own_log_lines_never_reach_the_terminal(tmp_path):
     """A graph that fails inside onnxruntime at run time (a Reshape no batch fits): onnxruntime logs an error line
     of its own besides raising; the CLI shows our one line only."""

@@ -3,7 +3,9 @@ and cached subgraphs "from layer L to the outputs"."""
 
 from __future__ import annotations
 
+import os
 import warnings
+import weakref
 from functools import lru_cache
 
 import numpy as np
@@ -44,6 +46,18 @@ def _run(session: ort.InferenceSession, outputs: tuple[str, ...], feed: dict, li
 
 
 _THREADS = {"intra_op": 0}  # 0: onnxruntime's default (all cores)
+_SESSIONS: weakref.WeakSet = weakref.WeakSet()  # every session this process created
+_INHERITED: list = []  # in a forked child: its parent's sessions, kept alive until the child exits
+
+
+def _keep_inherited_sessions() -> None:
+    """In a forked child, the parent's sessions must never be destroyed: a session's destructor joins thread-pool
+    threads that did not survive the fork (a segfault when the child's garbage collector frees one)."""
+    _INHERITED.extend(_SESSIONS)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_keep_inherited_sessions)
 
 
 def get_threads() -> int:
@@ -74,9 +88,11 @@ class OrtBackend:
         options.log_severity_level = 4  # errors come back as exceptions, said in one line by _run
         options.intra_op_num_threads = _THREADS["intra_op"]
         try:
-            return ort.InferenceSession(proto.SerializeToString(), options, providers=self.providers)
+            session = ort.InferenceSession(proto.SerializeToString(), options, providers=self.providers)
         except Exception as exc:  # onnxruntime raises several unrelated types
             raise ModelError(f"onnxruntime cannot run this model: {first_line(exc)}") from exc
+        _SESSIONS.add(session)
+        return session
 
     def _session(self, outputs: tuple[str, ...]) -> ort.InferenceSession:
         return self._create(with_outputs(self.proto, outputs))
