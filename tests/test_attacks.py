@@ -507,3 +507,22 @@ def test_the_figures_perturbation_scale_is_the_callers(digits, tmp_path):
     result.save(tmp_path, scale=1.0)
     saved = cv2.imread(str(tmp_path / "attack.png"))[..., ::-1] / 255.0
     np.testing.assert_allclose(saved, given, atol=1 / 255 + 1e-6)
+
+
+def test_an_attack_class_without_attack_is_refused_by_name():
+    from onnxviz import registry
+
+    class Empty(onnxviz.Attack):
+        name = "empty_attack"
+        paper = "https://example.org"
+
+    with pytest.raises(onnxviz.MethodError, match=r"^Empty: it does not implement attack\(oracle, opts\)$"):
+        registry.validate(Empty, "Empty")
+
+
+def test_class_names_with_gaps_are_filled_by_their_index(tmp_path):
+    from onnxviz.attacks.classnames import class_names
+
+    path = tmp_path / "names.json"
+    path.write_text('{"0": "cat", "2": "dog"}', encoding="utf-8")
+    assert class_names(path, {}) == ["cat", "1", "dog"]
