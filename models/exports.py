@@ -14,6 +14,34 @@ import torchvision
 from torch import nn
 
 
+class Nhwc(nn.Module):
+    """Takes NHWC input and returns the wrapped network's outputs: the same function, laid out channels-last."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.permute(0, 3, 1, 2))
+
+
+class FlattenHead(nn.Module):
+    """Two convolutions and a Flatten -> Linear head: every position reaches the head through its own weights, so
+    gradients vary over space (unlike global-average-pooling heads). For height x width inputs, 5 classes."""
+
+    def __init__(self, height: int, width: int, seed: int = 0, head_scale: float = 1.0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.features = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(),
+                                      nn.Conv2d(6, 8, 3, stride=2, padding=1), nn.ReLU())
+        self.head = nn.Linear(8 * (height // 2) * (width // 2), 5)
+        with torch.no_grad():
+            self.head.weight.mul_(head_scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).flatten(1))
+
+
 class NhwcSoftmax(nn.Module):
     """Takes NHWC input and returns probabilities, as TF/Keras exports do."""
 

@@ -68,7 +68,7 @@ def _build(name: str, workdir: Path) -> Reference:
     import torch
 
     from models.digits import build
-    from models.exports import NhwcSoftmax, export, torchvision_net
+    from models.exports import Nhwc, NhwcSoftmax, export, torchvision_net
 
     if name == "digits":
         net, path, _ = build(workdir / "digits.onnx")
@@ -90,15 +90,7 @@ def _build(name: str, workdir: Path) -> Reference:
         wrapped = NhwcSoftmax(base)
         path = export(wrapped, workdir / "nhwc_softmax.onnx", "legacy", nhwc=True)
 
-        class NhwcLogits(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.base = base
-
-            def forward(self, x):
-                return self.base(x.permute(0, 3, 1, 2))
-
-        return Reference(name, NhwcLogits().eval(), path, base.features[-1], nhwc=True, softmax_net=wrapped)
+        return Reference(name, Nhwc(base).eval(), path, base.features[-1], nhwc=True, softmax_net=wrapped)
     arch, exporter = name.rsplit("_", 1)
     net = torchvision_net(arch, seed=1)
     path = export(net, workdir / f"{name}.onnx", exporter)

@@ -15,32 +15,10 @@ import pytest
 import onnxviz
 
 torch = pytest.importorskip("torch")
+from models.exports import FlattenHead, Nhwc  # noqa: E402
 
 H, W = 40, 56
 SAME = 1e-3  # of the map's span (max - min): float32 probabilities that vary by ~1e-2 across positions
-
-
-class FlattenHead(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(2)
-        self.features = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3, padding=1), torch.nn.ReLU(),
-                                            torch.nn.Conv2d(6, 8, 3, stride=2, padding=1), torch.nn.ReLU())
-        self.head = torch.nn.Linear(8 * (H // 2) * (W // 2), 5)
-        with torch.no_grad():
-            self.head.weight.mul_(200)  # confident enough that probabilities differ from position to position
-
-    def forward(self, x):
-        return self.head(self.features(x).flatten(1))
-
-
-class Nhwc(torch.nn.Module):
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x):
-        return self.net(x.permute(0, 3, 1, 2))
 
 
 def _export(net, path, shape) -> None:
@@ -53,7 +31,7 @@ def _export(net, path, shape) -> None:
 
 @pytest.fixture(scope="module", params=["NCHW", "NHWC"])
 def setup(request, tmp_path_factory):
-    net = FlattenHead().eval()
+    net = FlattenHead(H, W, seed=2, head_scale=200).eval()  # confident: probabilities differ by position
     nhwc = request.param == "NHWC"
     path = tmp_path_factory.mktemp("reciprocam") / f"flatten_{request.param}.onnx"
     _export(Nhwc(net).eval() if nhwc else net, path, (1, H, W, 3) if nhwc else (1, 3, H, W))

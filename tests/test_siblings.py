@@ -21,6 +21,7 @@ from pytorch_grad_cam import base_cam  # noqa: E402
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
 
 import onnxviz  # noqa: E402
+from models.exports import FlattenHead, Nhwc  # noqa: E402
 
 H, W = 40, 56
 CAMS = {"gradcam": "GradCAM", "hirescam": "HiResCAM", "xgradcam": "XGradCAM", "gradcam_plus_plus": "GradCAMPlusPlus",
@@ -29,30 +30,9 @@ SAME = 2e-4  # float32 forward and backward through two convolutions: relative t
 APART = 0.05  # siblings differ by at least 5% of the map's maximum somewhere on this network
 
 
-class FlattenHead(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.features = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3, padding=1), torch.nn.ReLU(),
-                                            torch.nn.Conv2d(6, 8, 3, stride=2, padding=1), torch.nn.ReLU())
-        self.head = torch.nn.Linear(8 * (H // 2) * (W // 2), 5)
-
-    def forward(self, x):
-        return self.head(self.features(x).flatten(1))
-
-
-class Nhwc(torch.nn.Module):
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x):
-        return self.net(x.permute(0, 3, 1, 2))
-
-
 @pytest.fixture(scope="module", params=["NCHW", "NHWC"])
 def setup(request, tmp_path_factory):
-    net = FlattenHead().eval()
+    net = FlattenHead(H, W).eval()
     exported = Nhwc(net).eval() if request.param == "NHWC" else net
     shape = (1, H, W, 3) if request.param == "NHWC" else (1, 3, H, W)
     path = tmp_path_factory.mktemp("siblings") / f"flatten_{request.param}.onnx"
