@@ -73,6 +73,7 @@ def test_token_counts_split_into_prefix_tokens_and_a_patch_grid(count, image, ex
 def test_feature_maps_attention_matrices_and_window_partitions_are_told_apart():
     assert plausible_map((7, 7), (224, 224)) and plausible_map((35, 35), (299, 299))  # unpadded convolutions
     assert plausible_map((5, 7), (160, 224)) and not plausible_map((7, 5), (160, 224))
+    assert plausible_map((4, 5), (128, 160)) and not plausible_map((6, 8), (128, 160))  # stride 21: a per-head slice
     assert not plausible_map((197, 197), (224, 224)) and not plausible_map((49, 49), (224, 224))
     assert infer((1, 7, 7, 768), (224, 224), "N", "NCHW") == "NHWC"  # Swin's last stage
     assert infer((1, 768, 7, 7), (224, 224), "N", "NCHW") == "NCHW"
