@@ -170,7 +170,7 @@ def test_receptive_fields_keep_height_and_width_apart():
     assert (pool.size, pool.jump, pool.start) == ((3, 7), (2, 2), (0.0, 1.0))
     # position (row 2, column 3) of the pool sees rows 4 +/- 1 and columns 1 + 3 * 2 +/- 3
     assert pool.box(2, 3) == (3, 4, 6, 11)
-    assert str(pool) == "3x7 px, stride 2x2"
+    assert str(pool) == "3x7 px, stride 2x2" and str(conv) == "3x5 px, stride 2x1"
     assert str(fields["x"]) == "1x1 px, stride 1x1"
 
 

@@ -53,7 +53,7 @@ def _window(node: onnx.NodeProto, weight_shapes: dict[str, tuple]) -> tuple[list
     dilations = list(attrs.get("dilations", [1, 1]))[-2:]
     pads = list(attrs.get("pads", [0, 0, 0, 0]))
     begin = pads[: len(pads) // 2][-2:] if pads else [0, 0]
-    if attrs.get("auto_pad", b"NOTSET") in (b"SAME_UPPER", b"SAME_LOWER", "SAME_UPPER", "SAME_LOWER"):
+    if attrs.get("auto_pad", b"NOTSET") in (b"SAME_UPPER", b"SAME_LOWER"):  # onnx gives string attributes as bytes
         begin = [(d * (k - 1)) // 2 for k, d in zip(kernel, dilations, strict=True)]
     return kernel, strides, dilations, begin
 
