@@ -34,7 +34,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "methods": (["onnxviz/methods/*"], [
         "tests/test_siblings.py", "tests/test_oracles.py", "tests/test_suite_oracles.py", "tests/test_perturbation.py",
         "tests/test_cam_heads.py", "tests/test_contract_kit.py", "tests/test_rollout.py", "tests/test_reciprocam.py",
-        "tests/test_legrad.py"]),
+        "tests/test_legrad.py", "tests/test_api_misuse.py", "tests/test_tokens.py"]),
     "evaluation": ([f"onnxviz/evaluation/{m}.py" for m in ("faithfulness", "sanity", "agreement", "run")],
                    ["tests/test_evaluate.py", "tests/test_compare.py::test_agreement_measures_equal_their_references"]),
     "compare": (["onnxviz/evaluation/compare.py"], ["tests/test_compare.py"]),  # slow: each test runs two models

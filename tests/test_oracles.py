@@ -80,3 +80,26 @@ def test_fixed_batch_models_accept_any_batch():
         single = np.concatenate([onnxviz.explain(model, X[i : i + 1], method, target=1).attributions
                                  for i in range(3)])
         np.testing.assert_allclose(batch, single, atol=1e-6)
+
+
+def test_nearest_upsampling_of_guided_gradcam_is_torchs_nearest_mode():
+    """Non-integer factors both ways (3 x 5 -> 10 x 13): every output pixel takes floor(i * h / H) as torch does."""
+    torch = pytest.importorskip("torch")
+    from onnxviz.methods.guided import upsample_nearest
+
+    maps = RNG.random((2, 3, 5))
+    theirs = torch.nn.functional.interpolate(torch.from_numpy(maps)[:, None], size=(10, 13), mode="nearest")[:, 0]
+    np.testing.assert_array_equal(upsample_nearest(maps, 10, 13), theirs.numpy())
+
+
+def test_guided_gradcam_is_guided_backprop_times_the_upsampled_gradcam_map():
+    pytest.importorskip("torch")
+    conv_w = RNG.standard_normal((5, 1, 3, 3)).astype(np.float32)
+    fc_w = RNG.standard_normal((3, 5)).astype(np.float32)
+    model = onnxviz.load(gap_net(conv_w, fc_w, size=(6, 8)), normalize=False)
+    x = RNG.standard_normal((2, 1, 6, 8)).astype(np.float32)
+    guided = onnxviz.explain(model, x, "guided_gradcam", target=2).attributions
+    backprop = onnxviz.explain(model, x, "guided_backprop", target=2).attributions
+    cam = onnxviz.explain(model, x, "gradcam", target=2).raw  # 6 x 8 at the layer: the same grid
+    assert cam.max() > 0 and np.ptp(cam, axis=(1, 2)).min() > 0
+    np.testing.assert_allclose(guided, backprop * cam[:, None], rtol=1e-5, atol=1e-6 * np.abs(backprop).max())

@@ -259,3 +259,29 @@ def test_rise_of_a_constant_score_is_that_score_everywhere(p):
     ex = onnxviz.explain(model, x, "rise", target=0, n_masks=2000, p=p, progress=False)
     assert ex.attributions.shape == (1, 12, 20)
     assert abs(float(ex.attributions.mean()) - 3.0) < 0.05 * 3.0
+
+
+def test_rise_is_the_mask_weighted_mean_score_over_every_mask_it_drew(monkeypatch):
+    """RISE = sum_k f(x * M_k) M_k / (N p), checked exactly on a linear model with the masks RISE itself drew (300:
+    two blocks of masks, so a block skipped, a mask dropped at a block's edge or a wrong normalization fails)."""
+    from onnxviz.methods import rise as rise_module
+
+    drawn = []
+    real = rise_module.rise_masks
+
+    def recorded(*args, **kwargs):
+        masks = real(*args, **kwargs)
+        drawn.append(masks)
+        return masks
+
+    monkeypatch.setattr(rise_module, "rise_masks", recorded)
+    weight = np.random.default_rng(3).standard_normal((2, 3 * 10 * 14)).astype(np.float32)
+    model = onnxviz.load(linear(weight, np.array([0.5, -1.0], np.float32), shape=(3, 10, 14)))
+    model.use_preprocessing("unit")
+    x = np.random.default_rng(4).uniform(0, 1, (1, 3, 10, 14)).astype(np.float32)
+    ours = onnxviz.explain(model, x, "rise", target=1, n_masks=300, p=0.3, grid=3, progress=False).attributions[0]
+    masks = np.concatenate(drawn).astype(np.float64)
+    assert masks.shape == (300, 10, 14)
+    scores = (x[0].astype(np.float64)[None] * masks[:, None]).reshape(300, -1) @ weight[1].astype(np.float64) - 1.0
+    theirs = np.tensordot(scores, masks, axes=1) / (300 * 0.3)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5 * np.abs(theirs).max())  # float32 scores

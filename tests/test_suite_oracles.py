@@ -60,6 +60,10 @@ def test_smoothgrad_without_noise_is_its_base(linear_model):
         np.testing.assert_allclose(ex.attributions, expected if nt_type == "smoothgrad" else expected**2, atol=1e-5)
     ex = onnxviz.explain(linear_model, X, "smoothgrad", target=1, stdevs=0.0, nt_type="vargrad")
     np.testing.assert_allclose(ex.attributions, 0, atol=1e-6)
+    assert ex.attributions.dtype == np.float32
+    # a base that returns its attributions with extras (integrated gradients): IG of a linear model is (x - 0) * w
+    ex = onnxviz.explain(linear_model, X, "smoothgrad", target=1, stdevs=0.0, nt_samples=2, base="integrated_gradients")
+    np.testing.assert_allclose(ex.attributions, X * W[1].reshape(1, 1, 4, 4), atol=1e-5)
     with pytest.raises(onnxviz.OptionError, match="cannot wrap occlusion"):
         onnxviz.explain(linear_model, X, "smoothgrad", base="occlusion")
 
