@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from . import preprocess
+from . import graph_cache, preprocess
 from .backends.batching import run_batched
 from .backends.graph import cut_from
 from .backends.ort import OrtBackend
@@ -237,7 +237,8 @@ class Model:
         self.source = source
         self.limits = limits or Limits()
         self.name = Path(source).stem if not source.startswith("<") else "model"
-        self.hash = hashlib.sha256(original.SerializeToString()).hexdigest()[:16]
+        self._digest = hashlib.sha256(original.SerializeToString()).hexdigest()
+        self.hash = self._digest[:16]
         self.device = device
         self.parity_tolerance = parity_tolerance
         self._size_given = False  # --size / a Preprocessing with a size (else the size is the graph's or metadata's)
@@ -300,7 +301,17 @@ class Model:
                 if isinstance(out, np.ndarray)}
 
     def _normalize(self) -> None:
-        """Adopt onnxslim's graph only when onnxruntime gives the same outputs on it (it trusts declared shapes)."""
+        """onnxslim's graph, adopted only when onnxruntime gives the same outputs on it (it trusts declared shapes);
+        what was decided is kept in the graph cache for the next load of the same model."""
+        entry = f"{self._digest}:{self.input}"  # the check's probe follows the input (a --layout changes it)
+        cached = graph_cache.read(entry)
+        if cached is not None:
+            self.proto, self.normalization = cached
+            return
+        self._normalize_checked()
+        graph_cache.write(entry, self.proto, self.normalization)
+
+    def _normalize_checked(self) -> None:
         original = self.proto
         candidate, note = _normalize(original)
         if candidate is original:

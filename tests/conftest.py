@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,9 @@ import onnxviz
 
 def pytest_configure(config):
     np.set_printoptions(precision=4, suppress=True)
+    # every load normalizes afresh (tests replace onnxslim to see the fallbacks) and nothing lands in the user's
+    # cache directory; tests/test_graph_cache.py turns the cache on in a folder of its own
+    os.environ["ONNXVIZ_CACHE"] = "off"
 
 
 @pytest.fixture(autouse=True)
