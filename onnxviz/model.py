@@ -246,9 +246,11 @@ class Model:
         self.opset = next((o.version for o in original.opset_import if o.domain in ("", "ai.onnx")), None)
         self.producer = f"{original.producer_name} {original.producer_version}".strip()
         self.metadata = {p.key: p.value for p in original.metadata_props}
-        self.proto, self.normalization = _infer_shapes(original), "none"
+        self.proto, self.normalization = original, "none"
         if normalize:
             self._normalize()
+        else:
+            self.proto = _infer_shapes(original)
         self.outputs = [o.name for o in self.proto.graph.output]
         if self.input.fixed_batch is None and _outputs_have_batch_one(self.proto):
             self.input = replace(self.input, fixed_batch=1)  # its outputs keep one row whatever it is fed
@@ -308,6 +310,7 @@ class Model:
         if cached is not None:
             self.proto, self.normalization = cached
             return
+        self.proto = _infer_shapes(self.proto)
         self._normalize_checked()
         graph_cache.write(entry, self.proto, self.normalization)
 
