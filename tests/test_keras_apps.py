@@ -23,6 +23,7 @@ from onnx import TensorProto, numpy_helper
 
 import onnxviz
 from models.keras_apps import APPS, HEIGHT, WIDTH, restore
+from onnxviz.backends.graph import with_outputs
 
 pytest.importorskip("torch")
 SKELETONS = Path(__file__).resolve().parent / "data" / "keras"
@@ -47,8 +48,7 @@ def keras_app(tmp_path_factory):
 
 
 def _float64(proto: onnx.ModelProto) -> onnx.ModelProto:
-    """The same graph computing in float64 (initializers, declared types and Cast targets)."""
-    proto = onnx.ModelProto.FromString(proto.SerializeToString())
+    """The graph changed in place to compute in float64 (initializers, declared types and Cast targets)."""
     for t in proto.graph.initializer:
         if t.data_type == TensorProto.FLOAT:
             t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float64), t.name))
@@ -59,12 +59,6 @@ def _float64(proto: onnx.ModelProto) -> onnx.ModelProto:
         for a in node.attribute:
             if a.name == "to" and a.i == TensorProto.FLOAT:
                 a.i = TensorProto.DOUBLE
-    return proto
-
-
-def _with_outputs(proto: onnx.ModelProto, *names: str) -> onnx.ModelProto:
-    proto = onnx.ModelProto.FromString(proto.SerializeToString())
-    proto.graph.output.extend(onnx.ValueInfoProto(name=n) for n in names)
     return proto
 
 
@@ -97,7 +91,7 @@ def test_a_keras_application_loads_as_nhwc_with_a_softmax_tail_and_a_last_stage_
 def test_saliency_on_a_keras_application_equals_float64_directional_derivatives(keras_app, name):
     path, model, x = keras_app(name)
     logits = model.softmax_tails[model.proto.graph.output[0].name]
-    reference = onnx.reference.ReferenceEvaluator(_with_outputs(_float64(onnx.load(str(path))), logits))
+    reference = onnx.reference.ReferenceEvaluator(with_outputs(_float64(onnx.load(str(path))), (logits,)))
     input_name = model.proto.graph.input[0].name
 
     def logit(z: np.ndarray) -> float:
@@ -120,7 +114,7 @@ def test_saliency_on_a_keras_application_equals_float64_directional_derivatives(
 def test_gradcam_on_a_keras_application_equals_the_dense_weights_times_the_pooled_activation(keras_app, name):
     path, model, x = keras_app(name)
     layer = model.default_layer
-    session = ort.InferenceSession(_with_outputs(onnx.load(str(path)), layer.name).SerializeToString(),
+    session = ort.InferenceSession(with_outputs(onnx.load(str(path)), (layer.name,)).SerializeToString(),
                                    providers=["CPUExecutionProvider"])
     activation = session.run([layer.name], {model.proto.graph.input[0].name: x})[0][0].astype(np.float64)
     matmul = _head(model.proto)[1]
