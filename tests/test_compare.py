@@ -13,6 +13,7 @@ import onnxviz
 from onnxviz.cli import cli
 from onnxviz.demo import demo_images, demo_model_path
 from onnxviz.evaluation import spearman, ssim, top_iou
+from onnxviz.evaluation.compare import DEFAULT_TOLERANCE
 
 
 def test_agreement_measures_equal_their_references():
@@ -87,6 +88,14 @@ def test_a_comparison_records_names_targets_and_scores(tmp_path):
     assert saved["models"] == result.models and saved["images"] == result.images
     assert saved["pairs"][0]["a"] == name and saved["predictions"] == result.predictions
     assert result.figure(cell=100).shape[0] < result.figure().shape[0]  # 192 pixels a cell by default
+    assert saved["tolerance"] == result.tolerance == DEFAULT_TOLERANCE
+    stricter = onnxviz.compare([path, path], demo_images()[:1], ["saliency"], tolerance=1e-6, progress=False)
+    assert stricter.to_dict()["tolerance"] == 1e-6
+    from onnxviz.viz.grid import grid
+
+    keys = list(result.explanations)
+    bare = grid([[result.explanations[k].overlay(i) for k in keys] for i in range(2)], cell=192)
+    assert result.figure().shape[0] > bare.shape[0]  # every cell captioned with image, model, method, prediction
 
 
 def test_exports_of_one_network_agree(build_reference, photos):
