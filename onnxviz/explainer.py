@@ -129,6 +129,7 @@ class Explainer:
             x, image_sizes = read_batch(x, model, preprocessing)
         preprocessing = preprocessing or preprocessing_of(x)  # a batch from load_image remembers how it was read
         x = model_batch(x, model)
+        self._check_token_grid(x)
         ctx, clean, predictions, photos = self._context(x, target, image_sizes)
         scores = ctx.explained_scores(x)  # the clean forward's, already computed
         prep_time = time.perf_counter() - start
@@ -141,7 +142,7 @@ class Explainer:
         raw = out.raw
         if cls.output == "map":
             raw = attributions if raw is None else raw
-            attributions = np.stack([resize(m, *model.input_size) for m in attributions])
+            attributions = np.stack([resize(m, *ctx.input_size(x)) for m in attributions])
         self._extras(out.extras, ctx, clean, photos, len(x))
         if preprocessing is None or preprocessing == model.preprocessing:
             out.extras.setdefault("assumptions", model.assumptions())
@@ -154,6 +155,17 @@ class Explainer:
             timings={"prepare_s": prep_time, "explain_s": time.perf_counter() - start - prep_time},
             raw=raw, extras=out.extras,
         )
+
+    def _check_token_grid(self, x: np.ndarray) -> None:
+        """A token layer's grid was read at the model's input size; a batch of another size (a graph whose size is
+        open) has another grid, so say how to read the layers at its size instead of failing inside the method."""
+        if self.layer is None or not self.layer.tokens or not self.model.input.layout:
+            return
+        size, read = tuple(int(d) for d in self.model.input.axes.size(x.shape)), self.model.input_size
+        if size != read:
+            raise LayerError(f"layer {self.layer.name} is a token grid read at the {read[0]}x{read[1]} input size; "
+                             f"this batch is {size[0]}x{size[1]}: load the model at that size (Python: "
+                             f"load(..., size=({size[0]}, {size[1]})); command line: --size {size[0]}x{size[1]})")
 
     def _context(self, x: np.ndarray, target: TargetSpec, image_sizes: Sequence[tuple[int, int]] | None
                  ) -> tuple[Context, np.ndarray, np.ndarray, list[tuple[int, int]] | None]:

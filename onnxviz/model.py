@@ -233,7 +233,8 @@ class Model:
     already parsed, validated and checked the model (onnx.checker included) in the loader process."""
 
     def __init__(self, original: onnx.ModelProto, source: str, *, layout: str | None = None, normalize: bool = True,
-                 device: str = "cpu", parity_tolerance: float = DEFAULT_PARITY_TOLERANCE, limits: Limits | None = None):
+                 device: str = "cpu", parity_tolerance: float = DEFAULT_PARITY_TOLERANCE, limits: Limits | None = None,
+                 preprocessing: preprocess.Preprocessing | str | None = None, size: tuple[int, int] | None = None):
         self.source = source
         self.limits = limits or Limits()
         self.name = Path(source).stem if not source.startswith("<") else "model"
@@ -247,6 +248,7 @@ class Model:
         self.producer = f"{original.producer_name} {original.producer_version}".strip()
         self.metadata = {p.key: p.value for p in original.metadata_props}
         self.proto, self.normalization = original, "none"
+        self.use_preprocessing(preprocessing, size=size)  # before any probe runs: an open size is probed at it
         if normalize:
             self._normalize()
         else:
@@ -255,9 +257,7 @@ class Model:
         if self.input.fixed_batch is None and _outputs_have_batch_one(self.proto):
             self.input = replace(self.input, fixed_batch=1)  # its outputs keep one row whatever it is fed
         self.softmax_tails = _softmax_tails(self.proto)
-        self.layers: list[Layer] = layer_table(self.proto, self.input.layout, self._image_size, self._batch_dim,
-                                               self._observed_shapes())
-        self.default_layer: Layer | None = default_cam_layer(self.layers)
+        self._tables: dict[tuple | None, tuple[list[Layer], Layer | None]] = {}
         self.parity: Parity | None = None
         self.conversion_error: str | None = None
         self._heads: dict[tuple, TorchBackend] = {}
@@ -268,9 +268,28 @@ class Model:
                           "non-finite", stacklevel=3)
 
     @property
-    def _image_size(self) -> tuple | None:
-        """The input's declared (H, W), entries possibly symbolic; None for inputs that are not images."""
-        return self.input.spatial if self.input.layout else None
+    def _image_size(self) -> tuple[int, int] | None:
+        """The (H, W) layer layouts are read for: the graph's own size, else the size images are read at (--size,
+        the metadata, or the 224 guess) when the graph leaves it open; None for inputs that are not images."""
+        return self.input_size if self.input.layout else None
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The layer table at the input size (a graph whose size is open is read at the size images are read at,
+        so a ViT with a dynamic image size still gets its token grids)."""
+        return self._layer_table()[0]
+
+    @property
+    def default_layer(self) -> Layer | None:
+        """The layer CAM methods use when none is named."""
+        return self._layer_table()[1]
+
+    def _layer_table(self) -> tuple[list[Layer], Layer | None]:
+        size = self._image_size
+        if size not in self._tables:
+            table = layer_table(self.proto, self.input.layout, size, self._batch_dim, self._observed_shapes())
+            self._tables[size] = (table, default_cam_layer(table))
+        return self._tables[size]
 
     @property
     def _batch_dim(self):
@@ -279,10 +298,11 @@ class Model:
 
     def _observed_shapes(self) -> dict[str, tuple]:
         """Shapes of the tensors shape inference left symbolic beyond the batch, read off one run at batch 1 (a
-        legacy export with a dynamic batch hides its token and window shapes behind Reshapes, and layouts are
-        read from shapes). Only for a known image size; {} when nothing is symbolic or the run fails."""
-        image, batch = self._image_size, self._batch_dim
-        if image is None or not all(isinstance(d, int) for d in image):
+        legacy export with a dynamic batch hides its token and window shapes behind Reshapes, a graph with an open
+        image size hides them all, and layouts are read from shapes). For images only; {} when nothing is symbolic
+        or the run fails."""
+        batch = self._batch_dim
+        if self._image_size is None:
             return {}
         infos = {v.name: dims(v) for v in [*self.proto.graph.value_info, *self.proto.graph.output]}
 
@@ -322,7 +342,10 @@ class Model:
             return
         probe = self.probe_input()
         names = tuple(o.name for o in original.graph.output)
-        ref = OrtBackend(original, self.input.name, self.input.dtype, "cpu", self.limits).run(probe, names)
+        try:
+            ref = OrtBackend(original, self.input.name, self.input.dtype, "cpu", self.limits).run(probe, names)
+        except ModelError as exc:
+            raise ModelError(f"{exc}{self._size_advice()}") from None
         self.proto = _infer_shapes(candidate)
         got = self.ort.run(probe, names)
         def same(a: np.ndarray, b: np.ndarray) -> bool:  # a reshaped output is a changed output
@@ -372,6 +395,14 @@ class Model:
                     f"{open_side} open: a guess)")
         return f"default {DEFAULT_SIZE}x{DEFAULT_SIZE} (the graph leaves the size open: a guess)"
 
+    def _size_advice(self) -> str:
+        """For a probe that failed: how to give the size when it was a guess for a graph that leaves it open."""
+        if not self.input.layout or not self.size_source.startswith("default"):
+            return ""
+        h, w = self.input_size
+        return (f". The graph leaves its input size open and was tried at {h}x{w} (a guess); if it runs at one "
+                "size only, load it at that size: --size HxW (Python: load(..., size=(height, width)))")
+
     def assumptions(self) -> list[str]:
         """What onnxviz guessed about how to feed this model, each with how to correct it; [] when nothing was."""
         found = []
@@ -420,7 +451,7 @@ class Model:
         mean and std over the current one (the model's input layout and channels are kept); `size` (height,
         width) for a graph whose size is open (a fixed size cannot change)."""
         if size is not None:
-            size = (int(size[0]), int(size[1]))
+            size = preprocess.check_size(size)
             fixed = self._fixed_size
             if fixed is not None and fixed != size:
                 raise OptionError(f"the model's input is fixed at {fixed[0]}x{fixed[1]}; --size {size[0]}x{size[1]} "
@@ -566,10 +597,12 @@ class Model:
 
 def load(source: str | os.PathLike | bytes | onnx.ModelProto, *, layout: str | None = None, normalize: bool = True,
          device: str = "cpu", parity_tolerance: float = DEFAULT_PARITY_TOLERANCE, limits: Limits | None = None,
-         preprocessing: preprocess.Preprocessing | str | None = None) -> Model:
+         preprocessing: preprocess.Preprocessing | str | None = None, size: tuple[int, int] | None = None) -> Model:
     """Load an ONNX model from a path, bytes or a ModelProto: validate it (in a worker process, within `limits`),
     then check, normalize and inspect it. `preprocessing` (a Preprocessing or a preset name) overrides what the
-    model's metadata says; every image read for this model uses it."""
+    model's metadata says; every image read for this model uses it. `size` (height, width): the input size of a
+    graph that leaves it open (it is probed and its layers are read at that size; default: the metadata's, or
+    224 x 224)."""
     if not isinstance(source, (str, os.PathLike, bytes, bytearray, onnx.ModelProto)):
         raise ModelError(f"load takes a path, bytes or an onnx.ModelProto, not {type(source).__name__}")
     if device not in ("cpu", "cuda"):
@@ -577,7 +610,5 @@ def load(source: str | os.PathLike | bytes | onnx.ModelProto, *, layout: str | N
     if limits is not None and not isinstance(limits, Limits):
         raise ModelError(f"limits must be an onnxviz.Limits, not {type(limits).__name__}")
     proto, name = open_model(source, limits)
-    model = Model(proto, name, layout=layout, normalize=normalize, device=device, parity_tolerance=parity_tolerance,
-                  limits=limits)
-    model.use_preprocessing(preprocessing)
-    return model
+    return Model(proto, name, layout=layout, normalize=normalize, device=device, parity_tolerance=parity_tolerance,
+                 limits=limits, preprocessing=preprocessing, size=size)

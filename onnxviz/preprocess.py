@@ -52,10 +52,7 @@ class Preprocessing:
             raise OptionError(f"preprocessing channel_order must be RGB or BGR and layout NCHW or NHWC, not "
                               f"{self.channel_order!r} / {self.layout!r}")
         if self.size is not None:
-            size = tuple(self.size)
-            if len(size) != 2 or not all(isinstance(v, (int, np.integer)) and 1 <= v <= MAX_SIDE for v in size):
-                raise OptionError(f"preprocessing size must be (height, width), each 1..{MAX_SIDE}, not {self.size!r}")
-            object.__setattr__(self, "size", (int(size[0]), int(size[1])))
+            object.__setattr__(self, "size", check_size(self.size, "preprocessing size"))
 
     @classmethod
     def preset(cls, name: str, **overrides) -> Preprocessing:
@@ -155,6 +152,15 @@ class Request:
 
     def __bool__(self) -> bool:
         return any(v is not None for v in (self.preset, self.mean, self.std, self.size))
+
+
+def check_size(size: object, what: str = "size") -> tuple[int, int]:
+    """(height, width) as two ints, each 1..MAX_SIDE; an OptionError naming `what` otherwise."""
+    values = tuple(size) if isinstance(size, (tuple, list, np.ndarray)) else ()
+    if len(values) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and 1 <= v <= MAX_SIDE
+                                   for v in values):
+        raise OptionError(f"{what} must be (height, width), each 1..{MAX_SIDE}, not {size!r:.60}")
+    return int(values[0]), int(values[1])
 
 
 def parse_size(text: str | None) -> tuple[int, int] | None:

@@ -322,3 +322,87 @@ def test_feature_maps_of_a_token_layer_are_its_patch_grid(transformer):
     (acts,) = model.ort.run(x, (model.default_layer.name,))
     k = int(shown["channels"][0])
     np.testing.assert_allclose(shown["maps"][0], acts[0, 2:, k].reshape(GRID), rtol=1e-6)
+
+
+# -- a graph that leaves the image size open ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def open_size_vit(tmp_path_factory):
+    """A timm ViT that takes any multiple of 16 (`dynamic_img_size`: its position embedding is resampled with an
+    antialiased bicubic Resize), exported by dynamo with symbolic H and W, and by the legacy exporter, whose trace
+    fixes the resampled embedding at 6 x 8 while the input still declares H and W open."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("timm")
+    from timm.models.vision_transformer import VisionTransformer
+
+    torch.manual_seed(0)
+    net = VisionTransformer(img_size=(H, W), num_classes=5, patch_size=16, embed_dim=48, depth=2, num_heads=2,
+                            dynamic_img_size=True).eval()
+    folder = tmp_path_factory.mktemp("open_size")
+    x = torch.rand(1, 3, H, W)
+    rows, cols = torch.export.Dim("rows", min=2, max=32), torch.export.Dim("cols", min=2, max=32)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (x,), str(folder / "dynamo.onnx"), dynamo=True, input_names=["input"],
+                          dynamic_shapes={"x": {2: 16 * rows, 3: 16 * cols}})
+        torch.onnx.export(net, (x,), str(folder / "legacy.onnx"), dynamo=False, opset_version=17,
+                          input_names=["input"], dynamic_axes={"input": {0: "n", 2: "h", 3: "w"}})
+    return net, folder
+
+
+def test_a_vit_with_an_open_image_size_gets_token_layers_at_the_size_images_are_read_at(open_size_vit):
+    """Shape inference leaves every token count symbolic: without the size, an attention tensor (1, T, 3, 64) was
+    the default CAM layer, read as NCHW. The layers are read at the size images are read at (224 guessed, or
+    `size=`), and the CAM equals pytorch-grad-cam's on the native module at that size."""
+    pytest.importorskip("pytorch_grad_cam")
+    net, folder = open_size_vit
+    guessed = onnxviz.load(folder / "dynamo.onnx", preprocessing="unit")
+    assert guessed.input.spatial == ("16*rows", "16*cols") and guessed.input_size == (224, 224)
+    layer = guessed.default_layer
+    assert (layer.op_type, layer.layout) == ("LayerNormalization", "tokens:1:14x14")
+    assert all(not lay.layout or lay.layout.startswith(("tokens", "NCHW", "NHWC")) for lay in guessed.layers)
+    assert all(not (lay.op_type == "Softmax" and lay.layout) for lay in guessed.layers)
+    model = onnxviz.load(folder / "dynamo.onnx", preprocessing="unit", size=(H, W))
+    assert model.default_layer.layout == "tokens:1:6x8" and model.layer("block:-1") == model.default_layer
+    x = _images()
+
+    def reshape(t):
+        return t[:, 1:].reshape(t.size(0), *GRID, t.size(2)).permute(0, 3, 1, 2)
+
+    theirs = _reference_cams(net, x, net.blocks[-1].norm1, reshape, target=3)["gradcam"]
+    ours = onnxviz.explain(model, x, "gradcam", target=3, progress=False)
+    scale = np.abs(theirs).max()
+    assert scale > 0 and ours.attributions.shape == (2, H, W)
+    np.testing.assert_allclose(ours.raw / scale, theirs / scale, atol=SAME)
+    with pytest.raises(LayerError, match=r"read at the 96x128 input size; this batch is 64x80: load the model at that "
+                                         r"size \(Python: load\(..., size=\(64, 80\)\); command line: --size 64x80"):
+        onnxviz.explain(model, np.zeros((1, 3, 64, 80), np.float32), "gradcam", progress=False)
+    other = onnxviz.explain(model, np.zeros((1, 3, 64, 80), np.float32), "saliency", progress=False)
+    assert other.attributions.shape == (1, 3, 64, 80)  # pixel methods take any size the graph takes
+
+
+def test_saliency_through_the_antialiased_position_embedding_equals_captum(open_size_vit):
+    """At 224 x 224 the 6 x 8 position embedding is resampled to 14 x 14 inside the graph: its converted
+    antialiased Resize carries the gradient as timm's own interpolation does."""
+    captum_attr = pytest.importorskip("captum.attr")
+    torch = pytest.importorskip("torch")
+    net, folder = open_size_vit
+    model = onnxviz.load(folder / "dynamo.onnx", preprocessing="unit", size=(224, 160))
+    x = np.random.default_rng(3).random((1, 3, 224, 160)).astype(np.float32)
+    ours = onnxviz.explain(model, x, "saliency", target=2, abs=False, progress=False).attributions
+    theirs = captum_attr.Saliency(net).attribute(torch.from_numpy(x), target=2, abs=False).detach().numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-4 * np.abs(theirs).max())
+
+
+def test_a_graph_that_runs_at_one_size_only_says_to_give_it(open_size_vit, tmp_path):
+    """The legacy trace declares H and W open but only runs at 96 x 128: the 224 guess fails with how to fix it,
+    and --size makes the command line work."""
+    _, folder = open_size_vit
+    with pytest.raises(onnxviz.ModelError, match=r"leaves its input size open and was tried at 224x224 \(a guess\).*"
+                                                 r"--size HxW \(Python: load\(..., size="):
+        onnxviz.load(folder / "legacy.onnx", preprocessing="unit")
+    listing = CliRunner().invoke(cli, ["layers", str(folder / "legacy.onnx"), "--spatial", "--size", f"{H}x{W}"])
+    assert listing.exit_code == 0, listing.output
+    starred = next(line for line in listing.output.splitlines() if line.startswith("*"))
+    assert "LayerNormalization" in starred and "tokens:1:6x8" in starred
+    refused = CliRunner().invoke(cli, ["layers", str(folder / "legacy.onnx")])
+    assert refused.exit_code != 0 and "Traceback" not in refused.output and "--size HxW" in refused.output

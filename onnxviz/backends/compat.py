@@ -25,7 +25,7 @@ from onnx2torch.onnx_node import OnnxNode
 from onnx2torch.utils.common import OnnxMapping, OnnxToTorchModule, OperationConverterResult, onnx_mapping_from_node
 from torch import nn
 
-from . import batch_norm
+from . import batch_norm, resize
 
 # Version bumps that only widened the accepted element types (bfloat16, float8, int4, ...): the newest
 # converter onnx2torch has for the op is exactly right for them.
@@ -154,6 +154,8 @@ def _pad_18(node: OnnxNode, graph: OnnxGraph) -> OperationConverterResult:
 
 def _resize_18(node: OnnxNode, graph: OnnxGraph) -> OperationConverterResult:
     attrs = node.attributes
+    if attrs.get("antialias", 0) and resize.accepts(attrs):
+        return resize.converter(node, graph)
     if attrs.get("antialias", 0) or attrs.get("axes") or attrs.get("keep_aspect_ratio_policy", "stretch") != "stretch":
         raise NotImplementedError("Resize with antialias, axes or keep_aspect_ratio_policy is not supported")
     if attrs.get("coordinate_transformation_mode") == "half_pixel_symmetric":

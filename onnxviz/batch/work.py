@@ -92,7 +92,7 @@ def stem(path: str) -> str:
 class Worker:
     def __init__(self, job: Job):
         self.job = job
-        self.model = load(job.model, device=job.device, limits=job.limits)
+        self.model = load(job.model, device=job.device, limits=job.limits, size=job.preprocessing.size)
         self.model.use_request(job.preprocessing)
         # an output no method can use is one error before any work, not a failed row per image
         tensor, _ = self.model.score_tensor(Target.parse(job.target if job.target != "label" else "top1"))

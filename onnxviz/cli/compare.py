@@ -33,7 +33,7 @@ def compare_command(files, methods, target, tolerance, out, quiet, limits, prepr
     if len(paths) < 2 or not images:
         raise OptionError(f"compare needs two or more .onnx models and at least one image; got {len(paths)} "
                           f"model(s) and {len(images)} image(s)")
-    models = [load(p, limits=limits) for p in paths]
+    models = [load(p, limits=limits, size=preprocessing.size) for p in paths]
     for model in models:
         model.use_request(preprocessing)
     result = compare(models, images, list(methods), target, tolerance, progress=not quiet)

@@ -118,7 +118,7 @@ def model_options(fn):
     @functools.wraps(fn)
     def wrapper(model: str, layout, device, parity_tol, no_normalize, limits, preprocessing, **kwargs):
         loaded = load(model, layout=layout, device=device, parity_tolerance=parity_tol, normalize=not no_normalize,
-                      limits=limits)
+                      limits=limits, size=preprocessing.size)  # an open input size is probed at --size
         loaded.use_request(preprocessing)
         return fn(loaded, **kwargs)
 
