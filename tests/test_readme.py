@@ -59,3 +59,14 @@ def test_the_test_command_is_what_ci_runs():
     (setup,) = [b for b in _blocks("bash") if "pytest" in b]
     ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
     assert setup.strip() in ci
+
+
+def test_ci_runs_the_readmes_develop_and_test_lines_in_order():
+    """CI must run what the README tells a developer to run, nothing less (a line missing from .ci/run would let a
+    reference test skip there unnoticed)."""
+    section = README[README.index("Develop and test"):]
+    block = _blocks("bash")[[b in section for b in _blocks("bash")].index(True)]
+    lines = [line.strip() for line in block.splitlines() if line.strip() and not line.startswith("#")]
+    script = [line.strip() for line in (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text().splitlines()]
+    found = [script.index(line) for line in lines]
+    assert lines and found == sorted(found)
