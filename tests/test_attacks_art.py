@@ -55,10 +55,12 @@ def setting():
     return model, x, predict, estimator
 
 
-def _run_art(setting, attack, x=None, **generate):
-    """ART's adversarials of x (default: the setting's images), their success, and its queries per image."""
+def _run_art(setting, attack, x=None, seed: int = 0, **generate):
+    """ART's adversarials of x (default: the setting's images), their success, and its queries per image. ART draws
+    from numpy's global generator: seeded here, so the reference does not depend on which tests ran before."""
     _, images, predict, _ = setting
     x = images if x is None else x
+    np.random.seed(seed)
     predict.queries = 0
     adversarial = attack.generate(x, **generate)
     labels = predict(x).argmax(1)
@@ -124,15 +126,22 @@ def test_simba_succeeds_as_often_as_arts_with_the_same_step(setting, basis):
 
 @pytest.mark.parametrize("eps", [0.05, 0.1, 0.2])
 def test_square_succeeds_as_often_as_arts_and_sits_on_its_budget(setting, eps):
+    """Both are random searches whose success on 16 images moves by 2-4 images from one seed to the next (measured
+    over 6 seeds at eps 0.2: ART 0.56-0.75, ours 0.69-0.94), so each side's success is its mean over three seeds."""
     model, x, _, estimator = setting
-    _, their_success, budget = _run_art(
-        setting, SquareAttack(estimator, norm=np.inf, eps=eps, max_iter=300, p_init=0.05, nb_restarts=1,
-                              verbose=False))
-    ours = onnxviz.attack(model, list(x), "square", eps=eps, p_init=0.05, max_queries=min(budget, 301),
-                          progress=False)
-    assert ours.success.mean() >= their_success.mean() - SLACK, (ours.success.mean(), their_success.mean())
-    assert ours.linf.max() <= eps + 1e-6
-    np.testing.assert_allclose(ours.linf[ours.success], eps, atol=1e-6)  # the square attack moves to the corners
+    theirs, results = [], []
+    for seed in range(3):
+        _, their_success, budget = _run_art(
+            setting, SquareAttack(estimator, norm=np.inf, eps=eps, max_iter=300, p_init=0.05, nb_restarts=1,
+                                  verbose=False), seed=seed)
+        theirs.append(their_success.mean())
+        results.append(onnxviz.attack(model, list(x), "square", eps=eps, p_init=0.05, max_queries=min(budget, 301),
+                                      seed=seed, progress=False))
+    ours = np.mean([r.success.mean() for r in results])
+    assert ours >= np.mean(theirs) - SLACK, (ours, theirs)
+    for result in results:
+        assert result.linf.max() <= eps + 1e-6
+        np.testing.assert_allclose(result.linf[result.success], eps, atol=1e-6)  # the square attack moves to corners
 
 
 def test_one_pixel_succeeds_as_often_as_arts_pixel_attack(setting):
