@@ -21,7 +21,7 @@ from .layout import Layout, TokenLayout
 from .model import Model
 from .reading import load_image
 from .runner import Progress, Runner
-from .targets import ClassScore, Score, Target
+from .targets import ClassScore, DetectionScore, Score, Target
 from .targets.scores import Tensor
 
 
@@ -119,6 +119,18 @@ class Context:
         outs = self._run(lambda x, r: [self._pick(run(x, names), r)], (xb, rows), on_chunk)
         return outs[0].astype(np.float32)
 
+    def similarity(self, xb: np.ndarray, on_chunk: Progress = None) -> np.ndarray:
+        """Per row, D-RISE's similarity of the best-matching detection to the explained one (detection targets)."""
+        rows = self._rows(xb, "similarity")
+        fn = self.score_fn
+        if not isinstance(fn, DetectionScore):
+            raise MethodError(f"this method explains a detection; the target is a {type(fn).__name__}: use det:K, "
+                              "box:x0,y0,x1,y1 or class:K@all on a detector")
+        self.backends_used.add("onnxruntime")
+        run, names = self.model.ort.run, fn.tensors
+        outs = self._run(lambda x, r: [fn.similarity(run(x, names), r)], (xb, rows), on_chunk)
+        return outs[0].astype(np.float32)
+
     @property
     def layout(self) -> Layout:
         """Where the model input's channel and spatial axes are: ask it instead of branching on a name."""
@@ -199,6 +211,7 @@ class Context:
         if self.estimator is not None:
             raise MethodError("readout gradients need the torch backend, not estimated gradients")
         rows = self._rows(xb, "readout_grads")
+        self._check_differentiable()
         backend = self.model.gradient_backend()
         head_backend = self.model.torch_from(head, self.score_fn.tensors)
         import torch
@@ -219,10 +232,16 @@ class Context:
         with torch.enable_grad():
             return self._run(chunk, (xb, rows), on_chunk)
 
+    def _check_differentiable(self) -> None:
+        problem = self.score_fn.gradient_problem()
+        if problem:
+            raise MethodError(f"this target has no gradient: {problem}")
+
     def _torch_grads(self, xb: np.ndarray, sources: tuple[str, ...], relu: str, on_chunk: Progress,
                      primitive: str) -> list[np.ndarray]:
         """[tensor, gradient] per source ("input" or a layer name), flat, for the batch."""
         rows = self._rows(xb, primitive)
+        self._check_differentiable()
         backend = self.model.gradient_backend()  # first: without the torch extra it says how to install it
         import torch
 

@@ -130,7 +130,7 @@ class Explainer:
         preprocessing = preprocessing or preprocessing_of(x)  # a batch from load_image remembers how it was read
         x = model_batch(x, model)
         self._check_token_grid(x)
-        ctx, clean, predictions, photos = self._context(x, target, image_sizes)
+        ctx, found, photos = self._context(x, target, image_sizes)
         scores = ctx.explained_scores(x)  # the clean forward's, already computed
         prep_time = time.perf_counter() - start
         out = _validate_output(self.method.explain(ctx, x, self.options), cls, x)
@@ -143,12 +143,12 @@ class Explainer:
         if cls.output == "map":
             raw = attributions if raw is None else raw
             attributions = np.stack([resize(m, *ctx.input_size(x)) for m in attributions])
-        self._extras(out.extras, ctx, clean, photos, len(x))
+        self._extras(out.extras, ctx, found, photos, len(x))
         if preprocessing is None or preprocessing == model.preprocessing:
             out.extras.setdefault("assumptions", model.assumptions())
         return Explanation(
             attributions=attributions, method=cls.name, kind=cls.output, inputs=x, targets=ctx.targets,
-            scores=scores, predictions=predictions, target=str(ctx.target), options=as_dict(self.options),
+            scores=scores, predictions=found.predictions, target=str(ctx.target), options=as_dict(self.options),
             layer=self.layer.name if self.layer else None, backend="+".join(sorted(ctx.backends_used)) or "none",
             model_name=model.name, model_hash=model.hash,
             preprocessing=asdict(preprocessing or model.preprocessing),
@@ -168,7 +168,7 @@ class Explainer:
                              f"load(..., size=({size[0]}, {size[1]})); command line: --size {size[0]}x{size[1]})")
 
     def _context(self, x: np.ndarray, target: TargetSpec, image_sizes: Sequence[tuple[int, int]] | None
-                 ) -> tuple[Context, np.ndarray, np.ndarray, list[tuple[int, int]] | None]:
+                 ) -> tuple[Context, targets.Resolved, list[tuple[int, int]] | None]:
         """The complete Context: the clean forward, targets resolved on it (top1, regions), clean scores."""
         spec, indices = parse_targets(target, len(x))
         photos = [(int(hw[0]), int(hw[1])) for hw in image_sizes] if image_sizes is not None else None
@@ -176,12 +176,13 @@ class Explainer:
             raise TargetError(f"{len(photos)} image sizes given for {len(x)} images")
         found = targets.resolve(self.model, spec, x, indices, photos, self.batch_size)
         score = found.score
-        ctx = Context(self.model, spec, getattr(score, "classes", found.predictions), self.layer, self.batch_size,
+        explained = found.explained if found.explained is not None else getattr(score, "classes", found.predictions)
+        ctx = Context(self.model, spec, explained, self.layer, self.batch_size,
                       self.seed, self.progress, masks=getattr(score, "masks", None), clean_scores=found.scores,
                       estimator=self.estimator, backends_used={"onnxruntime"}, scorer=score)  # + the clean forward
-        return ctx, found.clean, found.predictions, photos
+        return ctx, found, photos
 
-    def _extras(self, extras: dict, ctx: Context, clean: np.ndarray, photos: list[tuple[int, int]] | None,
+    def _extras(self, extras: dict, ctx: Context, found: targets.Resolved, photos: list[tuple[int, int]] | None,
                 n: int) -> None:
         """What the engine adds to every result: parity, display hints, the region drawn, the gradient source."""
         model = self.model
@@ -191,7 +192,13 @@ class Explainer:
             extras.setdefault("display", "unsigned")
         elif self.cls.display != "auto":
             extras.setdefault("display", self.cls.display)
-        boxes = region_boxes(ctx.target.region, n, tuple(clean.shape[2:4]), photos) if clean.ndim == 4 else None
+        for key, value in found.extras.items():  # what the target kind found: detections, boxes
+            extras.setdefault(key, value)
+        if found.labels is not None:
+            extras.setdefault("explained", found.labels)
+        clean = found.clean
+        region = ctx.target.region if ctx.target.kind == "class" and ctx.target.region != "all" else None
+        boxes = region_boxes(region, n, tuple(clean.shape[2:4]), photos) if clean.ndim == 4 else None
         if boxes is not None:  # in the output's pixels, for the overlays to draw and for the user to check
             extras.setdefault("region_boxes", [list(b) for b in boxes])
             extras.setdefault("region_space", list(clean.shape[2:4]))

@@ -120,6 +120,9 @@ class Explanation:
         return drawing.figure(self, i, alpha, percentile)
 
     def label(self, i: int = 0) -> str:
+        explained = self.extras.get("explained")
+        if explained and i < len(explained):
+            return f"{self.method} | {explained[i]}"
         return f"{self.method} | class {int(self.targets[i])}"
 
     # -- files --------------------------------------------------------------------------------------------

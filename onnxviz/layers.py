@@ -17,6 +17,7 @@ _LAYOUT_PRESERVING = {
     "Sub", "Div", "Identity", "Dropout", "PRelu", "Max", "Min", "Cast", "Softplus",
 }
 ALIASES = ("auto", "last_conv", "block:K", "token_layer:K")
+SHAPE_READS = ("Shape", "Size")
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ def layer_table(proto: onnx.ModelProto, input_layout: str, image: tuple | None =
     infos = {v.name: v for v in [*graph.input, *graph.value_info, *graph.output]}
     layouts = {i.name: input_layout for i in graph.input}
     scores: set[str] = set()  # attention scores and weights: T x T matrices, never feature maps
+    outputs = {o.name for o in graph.output}
     table = []
     for k, node in enumerate(graph.node):
         for out in node.output:
@@ -69,7 +71,8 @@ def layer_table(proto: onnx.ModelProto, input_layout: str, image: tuple | None =
                 shape = _observed(shape, observed[out])
             if _attention_scores(node, shape, image, scores):
                 scores.add(out)
-            image_like = len(shape) in (3, 4) and out not in scores
+            image_like = len(shape) == 4 or (len(shape) == 3 and out not in outputs)  # an output (N, A, K): boxes
+            image_like = image_like and out not in scores
             layout = infer(shape, image, batch, _hint(node, layouts)) if image_like else ""
             layouts[out] = layout
             table.append(Layer(out, node.name or f"node_{k}", node.op_type, shape, layout))
@@ -135,13 +138,17 @@ def blocks(table: list[Layer]) -> list[Layer]:
     return [block for block, _ in attention_pairs(table)]
 
 
-def default_cam_layer(table: list[Layer]) -> Layer | None:
+def default_cam_layer(table: list[Layer], proto: onnx.ModelProto | None = None) -> Layer | None:
     """The last feature map or token grid with H and W > 1: the input of the classifier head. When that is a token
     tensor with prefix tokens (a class token read by the head), its patch tokens get no gradient after the last
-    attention: the last block's attention input instead (pytorch-grad-cam's `blocks[-1].norm1`)."""
+    attention: the last block's attention input instead (pytorch-grad-cam's `blocks[-1].norm1`). A head with
+    several branches (a detector's per-scale convolutions) gets the last map that feeds all of them (given `proto`)."""
     candidates = [layer for layer in table if is_spatial(layer)]
     if not candidates:
         return None
+    covering = _covering(proto, candidates) if proto is not None else None
+    if covering is not None:
+        return covering
     last = candidates[-1]
     if isinstance(last.axes, TokenLayout) and last.axes.prefix:
         found = blocks(table)
@@ -180,7 +187,42 @@ def _indexed(name: str, layers: list[Layer], what: str) -> Layer:
     return layers[k]
 
 
-def resolve_layer(table: list[Layer], name: str, model_name: str = "MODEL", image: tuple | None = None) -> Layer:
+def _covering(proto: onnx.ModelProto, spatial: list[Layer]) -> Layer | None:
+    """When the maps end in several branches (maps from which only non-map tensors lead to the outputs: a detector's
+    per-scale heads), the last map from which every branch can be reached; None with one branch or none covering
+    them all. Shape reads do not count as branches."""
+    names = {layer.name for layer in spatial}
+    nodes = list(proto.graph.node)
+    consumers: dict[str, list[int]] = {}
+    for k, node in enumerate(nodes):
+        for name in node.input:
+            consumers.setdefault(name, []).append(k)
+    tail = {o.name for o in proto.graph.output} - names  # non-map tensors that lead to an output through non-maps
+    for node in reversed(nodes):
+        if any(out in tail for out in node.output):
+            tail.update(i for i in node.input if i and i not in names)
+    ends = [layer.name for layer in spatial if any(
+        nodes[k].op_type not in SHAPE_READS and set(nodes[k].output) & tail for k in consumers.get(layer.name, []))]
+    if len(ends) < 2:
+        return None
+    bit = {name: 1 << k for k, name in enumerate(ends)}
+    reach: dict[str, int] = {}  # tensor -> the ends it leads to
+    for node in reversed(nodes):
+        for out in node.output:
+            below = bit.get(out, 0)
+            for k in consumers.get(out, []):
+                if nodes[k].op_type in SHAPE_READS:  # a shape carries no values: no branch is reached through it
+                    continue
+                for after in nodes[k].output:
+                    below |= reach.get(after, 0)
+            reach[out] = below
+    every = (1 << len(ends)) - 1
+    found = [layer for layer in spatial if reach.get(layer.name, 0) == every]
+    return found[-1] if found else None
+
+
+def resolve_layer(table: list[Layer], name: str, model_name: str = "MODEL", image: tuple | None = None,
+                  default: Layer | None = None) -> Layer:
     """A tensor name, a node name, or an alias: "auto" (the default CAM layer), "last_conv", "block:K" (the
     attention input of the K-th transformer block), "token_layer:K" (the K-th token tensor), or OPTYPE:K such as
     "conv:-2" (the second-to-last Conv). `NAME@LAYOUT` reads the layer in that layout (`@nhwc`, `@tokens:1`)."""
@@ -202,7 +244,7 @@ def resolve_layer(table: list[Layer], name: str, model_name: str = "MODEL", imag
     if found is not None:
         return found
     if name == "auto":
-        found = default_cam_layer(table)
+        found = default or default_cam_layer(table)
     elif name == "last_conv":
         found = next((layer for layer in reversed(table) if layer.op_type == "Conv"), None)
     else:

@@ -288,7 +288,7 @@ class Model:
         size = self._image_size
         if size not in self._tables:
             table = layer_table(self.proto, self.input.layout, size, self._batch_dim, self._observed_shapes())
-            self._tables[size] = (table, default_cam_layer(table))
+            self._tables[size] = (table, default_cam_layer(table, self.proto))
         return self._tables[size]
 
     @property
@@ -527,7 +527,7 @@ class Model:
     # -- layers -----------------------------------------------------------------------------------------
     def layer(self, name: str | None) -> Layer:
         """Resolve a tensor name, node name or alias; None means the default CAM layer."""
-        return resolve_layer(self.layers, name or "auto", self.source, self._image_size)
+        return resolve_layer(self.layers, name or "auto", self.source, self._image_size, self.default_layer)
 
     # -- backends ---------------------------------------------------------------------------------------
     def run(self, x: np.ndarray, names: tuple[str, ...], batch_size: int = 32) -> list[np.ndarray]:

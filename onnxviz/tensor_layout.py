@@ -66,6 +66,19 @@ def token_split(count, image: tuple[int, int]) -> tuple[int, tuple[int, int]] | 
     return None
 
 
+def detector_count(count, image: tuple[int, int]) -> bool:
+    """Whether `count` is the number of candidate boxes of a multi-scale detector head over the image: the cells of
+    the stride 8, 16, 32 (and 64) grids, once (anchor-free YOLO) or three times (YOLOv5 / v7 anchors)."""
+    if not isinstance(count, int):
+        return False
+    for strides in ((8, 16, 32), (8, 16, 32, 64)):
+        cells = sum(-(-image[0] // s) * -(-image[1] // s) for s in strides)
+        floors = sum((image[0] // s) * (image[1] // s) for s in strides)
+        if count in (cells, 3 * cells, floors, 3 * floors):
+            return True
+    return False
+
+
 def per_image(shape: tuple, batch) -> bool:
     """Whether the first axis is the input's batch (a window-partitioned or head-merged tensor is not)."""
     first = shape[0]
@@ -84,7 +97,7 @@ def infer(shape: tuple, image: tuple | None, batch, hint: str) -> str:
         return ""
     if len(shape) == 3:
         _, a, b = shape
-        if a == b:  # tokens x tokens: attention
+        if a == b or detector_count(a, image) or detector_count(b, image):  # attention, or a detector's boxes
             return ""
         for count, width, channels_last in ((a, b, True), (b, a, False)):
             split = token_split(count, image)

@@ -67,6 +67,7 @@ def test_ci_runs_the_readmes_develop_and_test_lines_in_order():
     section = README[README.index("Develop and test"):]
     block = _blocks("bash")[[b in section for b in _blocks("bash")].index(True)]
     lines = [line.strip() for line in block.splitlines() if line.strip() and not line.startswith("#")]
-    script = [line.strip() for line in (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text().splitlines()]
+    ci = Path(__file__).resolve().parent.parent / ".ci" / "run"
+    script = [line.strip() for line in ci.read_text().splitlines()]
     found = [script.index(line) for line in lines]
     assert lines and found == sorted(found)

@@ -14,16 +14,20 @@ from ..estimate import Estimator
 from ..explainer import Explainer
 from ..model import Model
 from ..targets import Target
+from ..targets.spec import KIND_WORDS
 from ..viz.report import write_run
 from .options import echo, model_options, out_option, route_options
 
 
-def _target(spec: str, output: str | None):
-    """--target (one spec, or one class per image separated by commas) with --output applied."""
-    if "," in spec and "@" not in spec:
+def _target(spec: str, output: str | None, decoder: str | None = None):
+    """--target (one spec, or one class per image separated by commas) with --output and --boxes applied."""
+    words = spec.split(":")[:2]
+    if "," in spec and "@" not in spec and not set(words) & set(KIND_WORDS):  # one class per image
         targets = [Target.parse(s) for s in spec.split(",")]
         return [replace(t, output=output) for t in targets] if output else targets
-    return replace(Target.parse(spec), output=output) if output else spec
+    target = Target.parse(spec)
+    target = replace(target, output=output) if output else target
+    return replace(target, decoder=decoder) if decoder else target
 
 
 @click.command(short_help="Explain images with one or more methods.")
@@ -36,7 +40,12 @@ def _target(spec: str, output: str | None):
 @click.option("--target", default="top1", show_default=True,
               help="Class index, top1, softmax:281, one index per image (281,282), or a segmentation "
                    "region: 7@predicted, 7@box:x0,y0,x1,y1 (output pixels), 7@photo:x0,y0,x1,y1 (pixels of the "
-                   "original image), 7@mask:road.png.")
+                   "original image), 7@mask:road.png. Detectors: det:0 (the best detection), box:x0,y0,x1,y1[@CLASS] "
+                   "(input pixels), class:K@all. Embeddings: similar:REF.png (or .npy). Any output element: "
+                   "value:K. A unit inside: unit:LAYER:C, unit:LAYER:C:max, unit:LAYER:C:Y:X.")
+@click.option("--boxes", "decoder", metavar="DECODER[:TENSORS]",
+              help="How to read a detector's outputs when their shapes do not say: yolov8, yolov5, yolox, "
+                   "boxes_scores or nms, optionally with the tensors, e.g. yolov8:output0.")
 @click.option("--layer", help="Tensor or node name, last_conv or conv:-2, for layer methods "
                               "(default: the last spatial layer).")
 @click.option("--output", "output_name", help="Which output to explain (needed when the model has several).")
@@ -57,7 +66,7 @@ def _target(spec: str, output: str | None):
               help="Blur the drawn maps (sigma in input pixels); the arrays are unchanged.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @model_options
-def explain(model: Model, images, method_names, options, target, layer, output_name, out, batch_size, seed,
+def explain(model: Model, images, method_names, options, target, decoder, layer, output_name, out, batch_size, seed,
             gradient, backend, estimator, queries, no_arrays, smooth, quiet) -> None:
     """Explain IMAGES with one or more methods; writes overlays, a grid, arrays and index.html to --out."""
     names = list(dict.fromkeys(method_names))
@@ -74,7 +83,7 @@ def explain(model: Model, images, method_names, options, target, layer, output_n
     for n in names:  # every method is resolved above: a bad option or layer fails before any work
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NumericWarning)  # printed below, one line each
-            ex = explainers[n].explain(x, _target(target, output_name), image_sizes=sizes)
+            ex = explainers[n].explain(x, _target(target, output_name, decoder), image_sizes=sizes)
         results.append(ex.with_display(smooth=smooth) if smooth else ex)
         where = f" at {ex.layer}" if ex.layer else ""
         errors = ex.extras.get("relative_completeness_error")
@@ -91,6 +100,7 @@ def explain(model: Model, images, method_names, options, target, layer, output_n
         if boxes:  # say which pixels were meant, in the output's own coordinates
             h, w = ex.extras["region_space"]
             region = f" over box {','.join(map(str, boxes[i]))} of the {w}x{h} output"
-        echo(f"{Path(image).name}: predicted {int(ex.predictions[i])}, explained class {int(ex.targets[i])}{region} "
-             f"(score {float(ex.scores[i]):.4g})")
+        explained = ex.extras.get("explained")
+        what = f"explained {explained[i]}" if explained else f"explained class {int(ex.targets[i])}{region}"
+        echo(f"{Path(image).name}: predicted {int(ex.predictions[i])}, {what} (score {float(ex.scores[i]):.4g})")
     echo(f"wrote {len(written)} files to {out}/ (open {Path(out) / 'index.html'})")

@@ -60,11 +60,15 @@ class Rise(Method):
         height, width = ctx.input_size(x)
         rng = np.random.default_rng([ctx.seed, 0x52495345])  # one mask set per seed, shared by all images
         saliency = np.zeros((len(x), height, width), np.float64)
-        with ctx.progress(len(x) * opts.n_masks, "rise") as bar:
+        with ctx.progress(len(x) * opts.n_masks, self.name) as bar:
             for start in range(0, opts.n_masks, BLOCK):
                 masks = rise_masks(min(BLOCK, opts.n_masks - start), opts.grid, opts.p, height, width, rng)
                 for i in range(len(x)):
-                    masked = x[i] * ctx.over_channels(masks)
-                    scores = ctx.for_samples([i] * len(masks)).score(masked.astype(x.dtype), on_chunk=bar.update)
+                    masked = (x[i] * ctx.over_channels(masks)).astype(x.dtype)
+                    scores = self.scores(ctx.for_samples([i] * len(masks)), masked, bar.update)
                     saliency[i] += np.tensordot(scores, masks, axes=1)
         return (saliency / (opts.n_masks * opts.p)).astype(np.float32)
+
+    def scores(self, ctx, masked: np.ndarray, on_chunk) -> np.ndarray:
+        """What each masked copy weighs its mask by: the target's score."""
+        return ctx.score(masked, on_chunk=on_chunk)

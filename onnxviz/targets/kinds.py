@@ -1,46 +1,27 @@
 """Target kinds: how a `Target` becomes a `Score` on the clean input. Each kind is one small class; `resolve` asks
-them in order. Today's kinds: a class (logit or softmax probability) and a class over a segmentation region."""
+the plugin kinds, then the built-in ones: detections (det:, box:, class:K@all), a similarity to a reference
+(similar:), an output element (value:), a unit of a layer (unit:), and the class kind (a logit or softmax
+probability, over a segmentation region or not)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
+import warnings
+from functools import lru_cache
+from importlib.metadata import entry_points
 
 import numpy as np
 import onnx
 
 from ..errors import TargetError
+from .base import Model, Resolved, TargetKind
+from .detection import DetectionKind
+from .embedding import SimilarityKind
 from .outputs import check_class_target
 from .regions import region_masks
-from .scores import ClassScore, Score, pick
-from .spec import Target, check_range
-
-# an onnxviz.Model; not imported, because the model imports targets (a Target is part of what it resolves)
-Model = Any
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """A target resolved once on the clean input: the Score, the clean scores, predictions and the clean output."""
-
-    score: Score
-    scores: np.ndarray
-    predictions: np.ndarray
-    clean: np.ndarray
-
-
-class TargetKind:
-    """A kind of target. `accepts(target)` says whether it handles the spec; `resolve` runs the clean forward it
-    needs and fixes everything that depends on it (top1, region masks, a matched detection) into a Score."""
-
-    name: ClassVar[str]
-
-    def accepts(self, target: Target) -> bool:
-        raise NotImplementedError
-
-    def resolve(self, model: Model, target: Target, x: np.ndarray, indices: np.ndarray | None,
-                photos: list[tuple[int, int]] | None, batch_size: int) -> Resolved:
-        raise NotImplementedError
+from .scores import ClassScore, pick
+from .spec import KIND_WORDS, WORD_SOURCES, Target, check_range, word_parser
+from .unit import UnitKind
+from .value import ValueKind
 
 
 class ClassKind(TargetKind):
@@ -48,9 +29,10 @@ class ClassKind(TargetKind):
     over a region (`7@predicted`, boxes, masks). "top1" is the prediction on the clean input."""
 
     name = "class"
+    words = ("class",)
 
     def accepts(self, target: Target) -> bool:
-        return True
+        return target.kind == "class" and target.region != "all"
 
     def resolve(self, model: Model, target: Target, x: np.ndarray, indices: np.ndarray | None,
                 photos: list[tuple[int, int]] | None, batch_size: int) -> Resolved:
@@ -74,11 +56,34 @@ def _threshold(proto: onnx.ModelProto, tensor: str) -> float:
     return 0.5 if node is not None and node.op_type == "Sigmoid" else 0.0
 
 
-KINDS: list[TargetKind] = [ClassKind()]  # asked in order; a new kind goes before the catch-all class kind
+KINDS: list[TargetKind] = [DetectionKind(), SimilarityKind(), ValueKind(), UnitKind(), ClassKind()]
 
 
 def resolve(model: Model, target: Target, x: np.ndarray, indices: np.ndarray | None,
             photos: list[tuple[int, int]] | None, batch_size: int) -> Resolved:
     """The first kind that accepts `target`, resolved on the clean batch `x`."""
-    kind = next(k for k in KINDS if k.accepts(target))
+    kind = next(k for k in [*plugin_kinds(), *KINDS] if k.accepts(target))
     return kind.resolve(model, target, x, indices, photos, batch_size)
+
+
+@lru_cache(maxsize=1)
+def plugin_kinds() -> tuple[TargetKind, ...]:
+    """Target kinds other distributions register under `onnxviz.targets` (built-in kinds are in KINDS); their words
+    become spec words. A kind that fails to load is left out with a warning naming it."""
+    found = []
+    for ep in entry_points(group="onnxviz.targets"):
+        try:
+            kind = ep.load()()
+            if not isinstance(kind, TargetKind) or not kind.words:
+                raise TypeError("not a TargetKind with words")
+        except Exception as exc:  # a broken plugin must not take the built-in kinds down
+            warnings.warn(f"onnxviz: target kind {ep.name!r} ({ep.value}) is broken: {type(exc).__name__}: {exc}",
+                          stacklevel=2)
+            continue
+        for word in kind.words:
+            KIND_WORDS.setdefault(word, word_parser(word))
+        found.append(kind)
+    return tuple(found)
+
+
+WORD_SOURCES.append(plugin_kinds)

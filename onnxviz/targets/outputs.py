@@ -88,3 +88,20 @@ def check_class_target(proto: onnx.ModelProto, name: str, shape: tuple[Any, ...]
     }[found.kind]
     raise TargetError(f"output {name!r} of shape {list(shape)} looks like a {found.kind.replace('_', ' ')}: "
                       f"{found.why}; {advice}")
+
+
+def chosen_output(proto: onnx.ModelProto, output: str | None, what: str) -> str:
+    """The graph output a target reads: the one named, or the only one; else a TargetError listing the outputs."""
+    names = [o.name for o in proto.graph.output]
+    if output is not None and output not in names:
+        raise TargetError(f"no output named {output!r}; the model's outputs are: {', '.join(names)}")
+    if output is None and len(names) > 1:
+        listed = ", ".join(f"{o.name} {list(_dims(o))}" for o in proto.graph.output)
+        raise TargetError(f"the model has {len(names)} outputs ({listed}); choose the {what} with --output NAME "
+                          f"(or OUTPUT:... in the target)")
+    return output or names[0]
+
+
+def _dims(value: onnx.ValueInfoProto) -> tuple:
+    t = value.type.tensor_type
+    return tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim)

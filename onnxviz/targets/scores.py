@@ -55,6 +55,10 @@ class Score:
     def rows(self, rows: np.ndarray) -> Score:
         raise NotImplementedError
 
+    def gradient_problem(self) -> str | None:
+        """Why this score has no gradient to follow (a selection such as NMS inside the graph), or None."""
+        return None
+
 
 @dataclass(frozen=True, eq=False)
 class ClassScore(Score):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import cast
 
 import numpy as np
@@ -13,20 +13,27 @@ from ..errors import TargetError
 
 @dataclass(frozen=True)
 class Target:
-    """`index` is a class index or "top1"; `output` an ONNX output name (None: the first);
-    `softmax` scores probabilities instead of logits."""
+    """What to explain. The class kind: `index` is a class index or "top1", `softmax` scores probabilities instead
+    of logits, `region` a segmentation region (or "all": every detection of the class). Other kinds name
+    themselves in `kind` and keep their own text in `value`: a box, a detection's rank, a reference image, an
+    output element, a unit of a layer. `output` is an ONNX output name (None: the first); `decoder` names how
+    detector outputs are read when their shapes do not say (see `onnxviz.targets.DECODERS`)."""
 
     index: int | str = "top1"
     output: str | None = None
     softmax: bool = False
     region: str | None = None  # segmentation: "predicted", "box:x0,y0,x1,y1" (output pixels), "photo:x0,y0,x1,y1"
-    # (pixels of the original image), or "mask:PATH"; None = all pixels
+    # (pixels of the original image), or "mask:PATH"; None = all pixels; "all": every detection of the class
+    kind: str = "class"
+    value: str | None = None
+    decoder: str | None = None
 
     @classmethod
     def parse(cls, spec: int | str | Target | None) -> Target:
-        """`281`, `top1`, `softmax:281`, `OUTPUT:281`, and for segmentation outputs a region after `@`:
-        `7@predicted` (pixels predicted as 7), `7@box:x0,y0,x1,y1` in the output's pixels, `7@photo:x0,y0,x1,y1`
-        in the original image's pixels (mapped through the resize), `7@mask:road.png`."""
+        """`281`, `top1`, `softmax:281`, `OUTPUT:281`; for segmentation outputs a region after `@`: `7@predicted`,
+        `7@box:x0,y0,x1,y1` (output pixels), `7@photo:x0,y0,x1,y1` (the original image's pixels), `7@mask:road.png`;
+        and the other kinds, each a word first (after an optional `OUTPUT:`): `box:x0,y0,x1,y1[@CLASS]`, `det:K`,
+        `class:K@all`, `similar:REFERENCE`, `value:K`, `unit:LAYER:C[:max | :Y:X]`."""
         if spec is None:
             return cls()
         if isinstance(spec, Target):
@@ -37,27 +44,120 @@ class Target:
             return cls(index=_index(int(spec)))
         if not isinstance(spec, str) or not spec.strip():
             raise TargetError(f"bad target {spec!r}: use a class index (281), top1, or softmax:281")
-        spec, _, region = spec.strip().partition("@")
-        if region and not (region == "predicted" or region.startswith(("box:", "photo:", "mask:"))):
-            raise TargetError(f"bad region {region!r}: use predicted, box:x0,y0,x1,y1 (output pixels), "
-                              "photo:x0,y0,x1,y1 (pixels of the original image) or mask:PATH")
-        *prefix, last = spec.split(":")
-        softmax = "softmax" in prefix
-        names = [p for p in prefix if p != "softmax"]
-        if len(names) > 1:
-            raise TargetError(f"bad target {spec!r}: expected [softmax:][OUTPUT:]INDEX")
-        index: int | str = last
-        if last != "top1":
-            try:
-                index = _index(int(last))
-            except ValueError:
-                raise TargetError(f"bad target {spec!r}: {last!r} is neither a class index nor top1") from None
-        return cls(index=index, output=names[0] if names else None, softmax=softmax, region=region or None)
+        text = spec.strip()
+        words = text.split(":")
+        for load in WORD_SOURCES:  # plugin kinds add their words the first time a spec is parsed
+            load()
+        for at, output in ((0, None), (1, words[0])):
+            if len(words) > at + 1 and words[at] in KIND_WORDS:
+                return KIND_WORDS[words[at]](":".join(words[at + 1 :]), output)
+        return _parse_class(text)
 
     def __str__(self) -> str:
+        prefix = f"{self.output}:" if self.output else ""
+        if self.kind != "class":
+            return f"{prefix}{self.kind}:{self.value}"
         text = ":".join([*(["softmax"] if self.softmax else []), *([self.output] if self.output else []),
                          str(self.index)])
+        if self.region == "all":
+            return f"{prefix}class:{self.index}@all"
         return f"{text}@{self.region}" if self.region else text
+
+
+def _parse_class(text: str) -> Target:
+    spec, _, region = text.partition("@")
+    if region and not (region == "predicted" or region.startswith(("box:", "photo:", "mask:"))):
+        raise TargetError(f"bad region {region!r}: use predicted, box:x0,y0,x1,y1 (output pixels), "
+                          "photo:x0,y0,x1,y1 (pixels of the original image) or mask:PATH")
+    *prefix, last = spec.split(":")
+    softmax = "softmax" in prefix
+    names = [p for p in prefix if p != "softmax"]
+    if len(names) > 1:
+        raise TargetError(f"bad target {spec!r}: expected [softmax:][OUTPUT:]INDEX; other kinds: {KIND_HELP}")
+    index: int | str = last
+    if last != "top1":
+        try:
+            index = _index(int(last))
+        except ValueError:
+            raise TargetError(f"bad target {spec!r}: {last!r} is neither a class index nor top1; other kinds: "
+                              f"{KIND_HELP}") from None
+    return Target(index=index, output=names[0] if names else None, softmax=softmax, region=region or None)
+
+
+def _class_word(text: str, output: str | None) -> Target:
+    """`class:K` (a class, as `K`) or `class:K@all` (the sum over a detector's detections of class K)."""
+    index, _, region = text.partition("@")
+    if region == "all":
+        try:
+            return Target(index=_index(int(index)), output=output, region="all")
+        except ValueError:
+            raise TargetError(f"bad target class:{text}: use class:K@all with a class index K") from None
+    found = _parse_class(text)
+    return replace(found, output=output) if output else found
+
+
+def word_parser(name: str, check: Callable[[str], str | None] | None = None) -> Callable[[str, str | None], Target]:
+    """A parser for `NAME:VALUE` targets: `check(value)` returns what is wrong with the value, or None."""
+    def parse(value: str, output: str | None) -> Target:
+        problem = "it is empty" if not value.strip() else check(value.strip()) if check else None
+        if problem:
+            raise TargetError(f"bad target {name}:{value}: {problem}")
+        return Target(output=output, kind=name, value=value.strip())
+    return parse
+
+
+def _integer(text: str) -> bool:
+    return text.lstrip("-").isdigit()
+
+
+def _box_problem(value: str) -> str | None:
+    box, _, label = value.partition("@")
+    parts = box.split(",")
+    if len(parts) != 4 or not all(_number(p) for p in parts):
+        return "use box:x0,y0,x1,y1 in the model input's pixels, optionally @CLASS"
+    if label and not _integer(label):
+        return f"the class after @ must be an index, not {label!r}"
+    return None
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _unit_problem(value: str) -> str | None:
+    if split_unit(value)[0] is None:
+        return "use unit:LAYER:C (a channel's mean), unit:LAYER:C:max or unit:LAYER:C:Y:X"
+    return None
+
+
+def split_unit(value: str) -> tuple[str | None, list[str]]:
+    """(layer, [C] | [C, "max"] | [C, Y, X]) of a unit's text; the layer name may hold colons itself."""
+    parts = value.split(":")
+    for tail in (3, 2, 1):
+        if len(parts) <= tail:
+            continue
+        rest = parts[-tail:]
+        ok = all(_integer(p) for p in rest) if tail != 2 else _integer(rest[0]) and rest[1] == "max"
+        if ok:
+            return ":".join(parts[:-tail]), rest
+    return None, []
+
+
+KIND_WORDS: dict[str, Callable[[str, str | None], Target]] = {
+    "class": _class_word,
+    "box": word_parser("box", _box_problem),
+    "det": word_parser("det", lambda v: None if _integer(v) else "use det:K, K the rank of a detection (0: the best)"),
+    "similar": word_parser("similar"),
+    "value": word_parser("value", lambda v: None if _integer(v) else "use value:K, K an element of the output"),
+    "unit": word_parser("unit", _unit_problem),
+}
+WORD_SOURCES: list[Callable[[], object]] = []  # filled by the kinds module: it discovers plugin kinds
+KIND_HELP = ("box:x0,y0,x1,y1[@CLASS], det:K, class:K@all (detectors), similar:REFERENCE (embeddings), value:K "
+             "(any output element), unit:LAYER:C[:max|:Y:X] (a unit of a layer)")
 
 
 # what users may pass as a target: one spec, or one per image
@@ -78,13 +178,16 @@ def parse_targets(spec: TargetSpec, n: int) -> tuple[Target, np.ndarray | None]:
             raise TargetError(f"{len(spec)} targets given for {n} images; give one per image or a single target")
         parsed = [Target.parse(s) for s in spec]
         base = parsed[0]
+        if any(p.kind != "class" for p in parsed):
+            raise TargetError("per-image targets must be class indices; give a box:, det:, similar:, value: or unit: "
+                              "target once for all images")
         if any((p.output, p.softmax, p.region) != (base.output, base.softmax, base.region) for p in parsed):
             raise TargetError("per-image targets must share the output, the softmax setting and the region")
         if any(p.index == "top1" for p in parsed):
             raise TargetError("per-image targets must be class indices")
         return base, np.array([p.index for p in parsed], dtype=np.int64)
     target = Target.parse(cast("int | str | Target | None", spec))  # not a sequence: checked above
-    if target.index == "top1":
+    if target.index == "top1" or target.kind != "class":
         return target, None
     return target, np.full(n, target.index, dtype=np.int64)
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..preprocess import Preprocessing
 from .colorbar import with_colorbar
+from .detections import draw_detections
 from .grid import grid
 from .maps import normalize_with_scales, to_maps
 from .overlay import outline, overlay
@@ -51,12 +52,17 @@ def images(ex: Explanation) -> np.ndarray:
 def overlays(ex: Explanation, alpha: float = 0.5, percentile: float = 99.5,
              rows: list[int] | None = None) -> list[np.ndarray]:
     """Each sample's heatmap (all, or `rows`) blended on its image (RGB float HWC in [0, 1]), with the explained
-    region's box drawn when the target was a box: or photo: region."""
+    region's box drawn when the target was a box: or photo: region, and a detection target's box (the other
+    detections faded)."""
     pictures, normalized, signed = ex.drawn(percentile)
     boxes, space = ex.extras.get("region_boxes"), ex.extras.get("region_space")
+    found, explained = ex.extras.get("detections"), ex.extras.get("explained_boxes")
     out = []
     for i in range(len(ex)) if rows is None else rows:
         picture = overlay(pictures[i], normalized[i], signed, alpha)
+        if found is not None and explained is not None:  # a detection target: its box, the others faded
+            picture = draw_detections(picture, tuple(pictures[i].shape[:2]), found[i], explained[i],
+                                      ex.extras.get("class_names"))
         out.append(outline(picture, boxes[i], tuple(space)) if boxes and space else picture)
     return out
 
