@@ -47,8 +47,22 @@ def _averages_whole_map(node: onnx.NodeProto, layer, const) -> bool:
     return False
 
 
+def _pointwise(node: onnx.NodeProto, const) -> tuple[np.ndarray, np.ndarray] | None:
+    """(W (K, C), b (K,)) of a 1x1 convolution with stride 1, no padding and one group; None for anything else."""
+    if node.op_type != "Conv" or len(node.input) < 2 or (weight := const(node.input[1])) is None:
+        return None
+    if weight.ndim != 4 or weight.shape[2:] != (1, 1) or _attr(node, "group", 1) != 1:
+        return None
+    if any(_attr(node, "pads", [0])) or any(s != 1 for s in _attr(node, "strides", [1])):
+        return None
+    bias = const(node.input[2]) if len(node.input) > 2 and node.input[2] else np.zeros(weight.shape[0])
+    return weight[:, :, 0, 0], bias
+
+
 def gap_linear_head(model: Model, layer: str, score_tensor: str) -> tuple[np.ndarray, np.ndarray]:
-    """(W, b) such that score_tensor = W @ mean_hw(layer) + b, or a MethodError naming what is there instead."""
+    """(W, b) such that score_tensor = W @ mean_hw(layer) + b, or a MethodError naming what is there instead. Heads
+    read: global pooling then a Gemm / MatMul (+ Add); global pooling of one channel per class (W = I: the class's
+    own channel is its map); a 1x1 convolution then global pooling (W = its kernel)."""
     graph = model.proto.graph
     consumers: dict[str, list[onnx.NodeProto]] = {}
     for node in graph.node:
@@ -71,14 +85,24 @@ def gap_linear_head(model: Model, layer: str, score_tensor: str) -> tuple[np.nda
                            f"({node.name or node.output[0]}). Use gradcam, which needs no particular head.")
 
     node = next_node(layer)
+    conv = _pointwise(node, const) if model.layer(layer).axes.channel_axis == 1 else None
+    if conv is not None:  # a 1x1 convolution commutes with the average: its weights are the linear head
+        node = next_node(node.output[0])
     if not _averages_whole_map(node, model.layer(layer), const):
         raise refuse(node)
     tensor = node.output[0]
-    node = next_node(tensor)
-    while node.op_type in _PASS_THROUGH or (node.op_type == "Transpose" and _attr(node, "perm", [0])[0] == 0):
-        tensor = node.output[0]
+    while tensor != score_tensor:
         node = next_node(tensor)
-    if node.op_type == "Gemm" and node.input[0] == tensor and const(node.input[1]) is not None:
+        if not (node.op_type in _PASS_THROUGH or (node.op_type == "Transpose" and _attr(node, "perm", [0])[0] == 0)):
+            break
+        tensor = node.output[0]
+    if tensor == score_tensor:  # the pooled channels are the scores: one channel per class, read directly
+        channels = int(model.layer(layer).axes.channels(model.layer(layer).shape))
+        weight, bias = conv if conv is not None else (np.eye(channels, dtype=np.float32), 0.0)
+        out = tensor
+    elif conv is not None:
+        raise refuse(node)
+    elif node.op_type == "Gemm" and node.input[0] == tensor and const(node.input[1]) is not None:
         weight = const(node.input[1]) * _attr(node, "alpha", 1.0)
         weight = weight if _attr(node, "transB", 0) else weight.T
         bias = const(node.input[2]) * _attr(node, "beta", 1.0) if len(node.input) > 2 and node.input[2] else 0.0
