@@ -5,6 +5,8 @@ Keras' GlobalAveragePooling and Caffe's pool5 that way)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 from onnx import numpy_helper
@@ -96,6 +98,7 @@ def gap_linear_head(model: Model, layer: str, score_tensor: str) -> tuple[np.nda
         if not (node.op_type in _PASS_THROUGH or (node.op_type == "Transpose" and _attr(node, "perm", [0])[0] == 0)):
             break
         tensor = node.output[0]
+    bias: Any  # an array of constants, or 0
     if tensor == score_tensor:  # the pooled channels are the scores: one channel per class, read directly
         channels = int(model.layer(layer).axes.channels(model.layer(layer).shape))
         weight, bias = conv if conv is not None else (np.eye(channels, dtype=np.float32), 0.0)
