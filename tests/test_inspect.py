@@ -15,7 +15,7 @@ from onnxviz.demo import demo_model_path
 from onnxviz.inspect.embed import embed
 from onnxviz.inspect.folders import labelled_images
 from onnxviz.inspect.kernels import kernel_grid, scale_to_unit, weight_stats
-from onnxviz.inspect.patches import top_patches
+from onnxviz.inspect.patches import crop, top_patches
 from onnxviz.inspect.receptive import receptive_fields
 from onnxviz.inspect.summary import totals
 
@@ -116,6 +116,34 @@ def test_top_patches_equal_brute_force(digit_folder):
         assert top.patch.shape[:2] == (8, 8)  # the 8x8 receptive field of this layer
         y, x = divmod(int(flat[top.image].argmax()), acts.shape[3])
         assert (top.y, top.x) == (y, x)
+
+
+def test_top_patches_are_shown_with_the_projection_of_their_single_activation(digit_folder, tmp_path):
+    """Zeiler & Fergus: each hit's deconvnet reconstruction of that one unit (unit:LAYER:C:Y:X, which equals
+    Captum's NeuronDeconvolution: tests/test_targets_kinds.py), cropped to the patch's receptive field. Hits at
+    different positions project to different pixels."""
+    pytest.importorskip("torch")
+    from onnxviz.inspect.projections import as_picture, project
+
+    model = onnxviz.load(demo_model_path())
+    paths, _ = labelled_images([digit_folder])
+    layer = "/features/features.4/Relu_output_0"
+    hits, rf, name = top_patches(model, paths, layer, [2], k=3, batch_size=8, progress=False)
+    shown = project(model, hits, paths, name, rf, "deconvnet", progress=False)
+    assert len(shown[2]) == 3 and shown[2][0].shape == hits[2][0].patch.shape
+    top = hits[2][0]
+    whole = onnxviz.explain(model, onnxviz.load_image(paths[top.image], model), "deconvnet",
+                            target=f"unit:{name}:2:{top.y}:{top.x}", progress=False).attributions[0]
+    np.testing.assert_allclose(shown[2][0], crop(as_picture(whole, "NCHW"), rf.box(top.y, top.x)), atol=1e-6)
+    outside = np.ones(whole.shape[1:], bool)
+    t, left, b, r = rf.box(top.y, top.x)
+    outside[max(t, 0) : b, max(left, 0) : r] = False
+    assert np.abs(whole[:, outside]).max() == 0  # nothing outside the receptive field reaches the unit
+    run = CliRunner().invoke(cli, ["inspect", "top-patches", str(demo_model_path()), str(digit_folder), "--layer",
+                                   layer, "--channels", "2", "-k", "2", "--project", "guided_backprop", "-q", "--out",
+                                   str(tmp_path)])
+    assert run.exit_code == 0, run.output
+    assert (tmp_path / "top_patches.png").is_file()
 
 
 def test_embeddings_are_deterministic(digit_folder):

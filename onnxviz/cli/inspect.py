@@ -15,6 +15,7 @@ from ..inspect.folders import labelled_images
 from ..inspect.kernels import kernel_grid, weight_stats
 from ..inspect.patches import patch_grid
 from ..inspect.patches import top_patches as find_top_patches
+from ..inspect.projections import project as projections
 from ..io import save_png, write_bytes_atomic
 from ..model import Model
 from .options import echo, model_options, out_option
@@ -103,15 +104,20 @@ def embed(model: Model, folders, layer, method, seed, batch_size, out, quiet) ->
 @click.option("--layer", help="Layer (default: the last spatial layer).")
 @click.option("--channels", help="Channels, e.g. 0-7,12 (default: the first 16).")
 @click.option("-k", "k", default=9, show_default=True, type=click.IntRange(min=1))
+@click.option("--project", type=click.Choice(["deconvnet", "guided_backprop"]),
+              help="Beside each patch, that single activation projected back to pixels (Zeiler & Fergus; needs "
+                   "the torch extra).")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
 @out_option
 @click.option("--quiet", "-q", is_flag=True)
 @model_options
-def top_patches(model: Model, folders, layer, channels, k, batch_size, out, quiet) -> None:
+def top_patches(model: Model, folders, layer, channels, k, project, batch_size, out, quiet) -> None:
     """One row per channel: its k strongest responses over the images, cropped to the receptive field
-    computed from the graph. Writes top_patches.png."""
+    computed from the graph (with --project, each followed by its deconvnet or guided-backprop projection).
+    Writes top_patches.png."""
     paths, _ = labelled_images(list(folders))
     hits, rf, name = find_top_patches(model, paths, layer, _channels(channels), k, batch_size, not quiet)
-    path = save_png(Path(out) / "top_patches.png", patch_grid(hits, paths))
+    shown = projections(model, hits, paths, name, rf, project, not quiet) if project else None
+    path = save_png(Path(out) / "top_patches.png", patch_grid(hits, paths, projections=shown, method=project or ""))
     echo(f"{name}: receptive field {rf}; {len(hits)} channels x {k} patches from {len(paths)} images; "
                f"wrote {path}")

@@ -74,7 +74,18 @@ def _patch(image: np.ndarray, rf: Field, y: int, x: int) -> np.ndarray:
     return crop(image, rf.box(y, x))
 
 
-def patch_grid(hits: dict[int, list[Hit]], paths: list[Path], cell: int = 64) -> np.ndarray:
-    rows = [[h.patch for h in found] for found in hits.values()]
-    captions = [[f"ch {c}: {h.value:.3g} {paths[h.image].name}"[:28] for h in found] for c, found in hits.items()]
+def patch_grid(hits: dict[int, list[Hit]], paths: list[Path], cell: int = 64,
+               projections: dict[int, list[np.ndarray]] | None = None, method: str = "") -> np.ndarray:
+    """One row per channel: its patches, each followed by its projection when `projections` are given."""
+    rows, captions = [], []
+    for c, found in hits.items():
+        row, caps = [], []
+        for k, h in enumerate(found):
+            row.append(h.patch)
+            caps.append(f"ch {c}: {h.value:.3g} {paths[h.image].name}"[:28])
+            if projections is not None:
+                row.append(projections[c][k])
+                caps.append(method)
+        rows.append(row)
+        captions.append(caps)
     return grid(rows, captions, cell=cell, pad=2)
