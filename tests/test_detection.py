@@ -335,3 +335,46 @@ def test_the_cli_explains_a_detection(v8, tmp_path):
     bad = CliRunner().invoke(cli, ["explain", model.source, str(image), "--target", "det:99", "--preprocess", "unit",
                                    "--out", str(tmp_path / "bad")])
     assert bad.exit_code != 0 and "Traceback" not in bad.output and "det:99 is out of range" in bad.output
+
+
+def test_deletion_follows_the_detections_own_score(v8):
+    """evaluate / report with a detection target: the deletion curve is det:0's pre-NMS score as the most important
+    pixels are removed (not a class probability), computed here on the native head."""
+    from onnxviz.evaluation.faithfulness import faithfulness, target_scorer
+
+    net, model = v8
+    x = _images(1)
+    a, c = _detections(_native(net, x))[0][0]
+    maps = np.random.default_rng(2).random((1, H, W)).astype(np.float32)
+    found = faithfulness(model, x, maps, [c], steps=4, scorer=target_scorer(model, "det:0", x))
+    order = np.argsort(-maps[0].ravel(), kind="stable")
+    expected = []
+    for t in range(5):
+        keep = np.ones(H * W, np.float32)
+        keep[order[: round(t / 4 * H * W)]] = 0
+        expected.append(_native(net, (x * keep.reshape(1, 1, H, W)).astype(np.float32))[0, 4 + c, a])
+    np.testing.assert_allclose(found.deletion[0], expected, rtol=1e-4)
+    assert target_scorer(model, 2, x) is None  # a class keeps the probability
+
+
+def test_every_command_takes_a_detection_target(v8, tmp_path):
+    from PIL import Image
+
+    _, model = v8
+    image = tmp_path / "scene.png"
+    Image.fromarray((_images(1)[0].transpose(1, 2, 0) * 255).astype(np.uint8)).save(image)
+    common = ["--preprocess", "unit"]
+    for args, written in (
+        (["evaluate", model.source, str(image), "-m", "saliency", "--target", "det:0", "--steps", "4"],
+         "evaluate.json"),
+        (["report", model.source, str(image), "-m", "saliency", "--target", "class:1@all", "--no-metrics"],
+         "report.html"),
+        (["compare", model.source, model.source, str(image), "-m", "saliency", "--target", "det:0"], "compare.json"),
+        (["batch", model.source, str(image), "-m", "saliency", "--target", "det:0", "-q"], "manifest.jsonl"),
+    ):
+        out = tmp_path / args[0]
+        run = CliRunner().invoke(cli, [*args, *common, "--out", str(out)])
+        assert run.exit_code == 0, (args[0], run.output)
+        assert (out / written).is_file(), args[0]
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "explained: class:1@all: " in page and "top-5" not in page

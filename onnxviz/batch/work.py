@@ -95,8 +95,10 @@ class Worker:
         self.model = load(job.model, device=job.device, limits=job.limits, size=job.preprocessing.size)
         self.model.use_request(job.preprocessing)
         # an output no method can use is one error before any work, not a failed row per image
-        tensor, _ = self.model.score_tensor(Target.parse(job.target if job.target != "label" else "top1"))
-        self.model.run(self.model.probe_input(), (tensor,))
+        wanted = Target.parse(job.target if job.target != "label" else "top1")
+        if wanted.kind == "class" and wanted.region != "all":
+            tensor, _ = self.model.score_tensor(wanted)
+            self.model.run(self.model.probe_input(), (tensor,))
         self.explainers = {m: Explainer(self.model, m, layer=job.layer if registry.get(m).needs_layer else None,
                                         seed=job.seed, progress=False, **job.options.get(m, {}))
                            for m in job.methods}  # the chunk is the images; forward batches keep their default

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..batch import batch as run_batch
-from .options import echo, image_options, limits_options, route_options
+from .options import TARGET_HELP, echo, image_options, limits_options, route_options
 
 
 @click.command("batch", short_help="Explain a whole folder, glob or list of images (local or Ray), resumably.")
@@ -26,7 +26,7 @@ from .options import echo, image_options, limits_options, route_options
 @click.option("--save", default="npz", show_default=True,
               help="What to write per item besides the manifest row: npz, png (overlay), both (npz,png) or none.")
 @click.option("--target", default="top1", show_default=True,
-              help="Class index, top1, softmax:K, or label (each item's label from a CSV / Parquet list).")
+              help="label (each item's label from a CSV / Parquet list), or one target for every image: " + TARGET_HELP)
 @click.option("--layer", help="Layer for CAM methods (default: the last spatial layer).")
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1),
               help="Images per chunk (a chunk is what one worker explains at a time).")

@@ -7,15 +7,14 @@ import click
 from ..errors import OptionError
 from ..evaluation.compare import compare
 from ..model import load
-from .options import echo, image_options, limits_options, out_option
+from .options import echo, image_options, limits_options, out_option, target_options
 
 
 @click.command("compare", short_help="Several models on the same images: predictions, maps, agreement.")
 @click.argument("files", nargs=-1, required=True)
 @click.option("-m", "--method", "methods", multiple=True, default=("gradcam",), show_default=True,
               help="Method (repeat for several).")
-@click.option("--target", type=int,
-              help="Class to explain on every model (default: the first model's prediction).")
+@target_options(default=None, help_default="What every model explains (default: the first model's prediction). ")
 @click.option("--tolerance", type=float, default=1e-3, show_default=True,
               help="Largest logit difference between exports of one network, relative to max(1, |logit|).")
 @out_option

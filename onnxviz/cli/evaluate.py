@@ -7,7 +7,7 @@ import numpy as np
 
 from ..evaluation import evaluate
 from ..model import Model
-from .options import echo, model_options, out_option
+from .options import echo, model_options, out_option, target_options
 
 
 @click.command("evaluate", short_help="How faithful explanations are: deletion/insertion AUC, sanity checks.")
@@ -17,15 +17,17 @@ from .options import echo, model_options, out_option
 @click.option("--steps", default=32, show_default=True, type=click.IntRange(min=2),
               help="Points on the deletion / insertion curves.")
 @click.option("--sanity", is_flag=True, help="Also run the cascading-randomization sanity check.")
+@target_options()
 @out_option
 @model_options
-def evaluate_command(model: Model, images, methods, steps, sanity, out) -> None:
+def evaluate_command(model: Model, images, methods, steps, sanity, target, out) -> None:
     """For each method: deletion AUC (probability as the most important pixels are removed; lower is
     better), insertion AUC (as they are revealed on a blurred copy; higher is better), average drop and
     increase in confidence when the image is masked by its map, and with --sanity the similarity of the
-    maps as the weights are randomized from the top layer down (a faithful method must change).
+    maps as the weights are randomized from the top layer down (a faithful method must change). A target that
+    is no class (det:, similar:, unit:, value:) is followed by its own score instead of the probability.
     Writes evaluate.json."""
-    result = evaluate(model, list(images), methods, steps=steps, sanity=sanity)
+    result = evaluate(model, list(images), methods, steps=steps, sanity=sanity, target=target)
     echo(f"{'method':<24}{'deletion AUC':>14}{'insertion AUC':>15}{'avg drop %':>12}{'increase %':>12}")
     for method, scores in result.faithfulness.items():
         echo(f"{method:<24}{scores.deletion_auc.mean():>14.4f}{scores.insertion_auc.mean():>15.4f}"

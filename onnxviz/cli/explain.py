@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -13,21 +12,8 @@ from ..errors import NumericWarning, OptionError
 from ..estimate import Estimator
 from ..explainer import Explainer
 from ..model import Model
-from ..targets import Target
-from ..targets.spec import KIND_WORDS
 from ..viz.report import write_run
-from .options import echo, model_options, out_option, route_options
-
-
-def _target(spec: str, output: str | None, decoder: str | None = None):
-    """--target (one spec, or one class per image separated by commas) with --output and --boxes applied."""
-    words = spec.split(":")[:2]
-    if "," in spec and "@" not in spec and not set(words) & set(KIND_WORDS):  # one class per image
-        targets = [Target.parse(s) for s in spec.split(",")]
-        return [replace(t, output=output) for t in targets] if output else targets
-    target = Target.parse(spec)
-    target = replace(target, output=output) if output else target
-    return replace(target, decoder=decoder) if decoder else target
+from .options import echo, model_options, out_option, route_options, target_options
 
 
 @click.command(short_help="Explain images with one or more methods.")
@@ -37,18 +23,9 @@ def _target(spec: str, output: str | None, decoder: str | None = None):
               help="Method name (repeat for several); see `onnxviz methods`.")
 @click.option("-o", "--option", "options", nargs=2, multiple=True, metavar="KEY VALUE",
               help="Method option, e.g. -o window 32 or -o occlusion.stride 16.")
-@click.option("--target", default="top1", show_default=True,
-              help="Class index, top1, softmax:281, one index per image (281,282), or a segmentation "
-                   "region: 7@predicted, 7@box:x0,y0,x1,y1 (output pixels), 7@photo:x0,y0,x1,y1 (pixels of the "
-                   "original image), 7@mask:road.png. Detectors: det:0 (the best detection), box:x0,y0,x1,y1[@CLASS] "
-                   "(input pixels), class:K@all. Embeddings: similar:REF.png (or .npy). Any output element: "
-                   "value:K. A unit inside: unit:LAYER:C, unit:LAYER:C:max, unit:LAYER:C:Y:X.")
-@click.option("--boxes", "decoder", metavar="DECODER[:TENSORS]",
-              help="How to read a detector's outputs when their shapes do not say: yolov8, yolov5, yolox, "
-                   "boxes_scores or nms, optionally with the tensors, e.g. yolov8:output0.")
+@target_options()
 @click.option("--layer", help="Tensor or node name, last_conv or conv:-2, for layer methods "
                               "(default: the last spatial layer).")
-@click.option("--output", "output_name", help="Which output to explain (needed when the model has several).")
 @out_option
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
               help="Inputs per backend call.")
@@ -66,8 +43,8 @@ def _target(spec: str, output: str | None, decoder: str | None = None):
               help="Blur the drawn maps (sigma in input pixels); the arrays are unchanged.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @model_options
-def explain(model: Model, images, method_names, options, target, decoder, layer, output_name, out, batch_size, seed,
-            gradient, backend, estimator, queries, no_arrays, smooth, quiet) -> None:
+def explain(model: Model, images, method_names, options, target, layer, out, batch_size, seed, gradient, backend,
+            estimator, queries, no_arrays, smooth, quiet) -> None:
     """Explain IMAGES with one or more methods; writes overlays, a grid, arrays and index.html to --out."""
     names = list(dict.fromkeys(method_names))
     routed = route_options(options, names)
@@ -83,7 +60,7 @@ def explain(model: Model, images, method_names, options, target, decoder, layer,
     for n in names:  # every method is resolved above: a bad option or layer fails before any work
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NumericWarning)  # printed below, one line each
-            ex = explainers[n].explain(x, _target(target, output_name, decoder), image_sizes=sizes)
+            ex = explainers[n].explain(x, target, image_sizes=sizes)
         results.append(ex.with_display(smooth=smooth) if smooth else ex)
         where = f" at {ex.layer}" if ex.layer else ""
         errors = ex.extras.get("relative_completeness_error")

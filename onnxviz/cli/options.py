@@ -4,7 +4,7 @@ quiet, method choice and method options."""
 from __future__ import annotations
 
 import functools
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import click
@@ -16,6 +16,8 @@ from ..io import ensure_writable
 from ..model import DEFAULT_PARITY_TOLERANCE, load
 from ..preprocess import PRESETS, Request
 from ..staging import staged
+from ..targets import Target
+from ..targets.spec import KIND_WORDS
 from ..text import printable
 
 _OVERWRITE = "onnxviz.overwrite"
@@ -142,3 +144,43 @@ def route_options(pairs: tuple[tuple[str, str], ...], names: list[str]) -> dict[
         for n in takers:
             routed[n][opt] = value
     return routed
+
+
+TARGET_HELP = ("Class index, top1, softmax:281, one index per image (281,282), or a segmentation region: 7@predicted, "
+               "7@box:x0,y0,x1,y1 (output pixels), 7@photo:x0,y0,x1,y1 (pixels of the original image), "
+               "7@mask:road.png. Detectors: det:0 (the best detection), box:x0,y0,x1,y1[@CLASS] (input pixels), "
+               "class:K@all. Embeddings: similar:REF.png (or .npy). Any output element: value:K. A unit inside: "
+               "unit:LAYER:C, unit:LAYER:C:max, unit:LAYER:C:Y:X.")
+
+
+def parse_target(spec: str | None, output: str | None = None, decoder: str | None = None):
+    """--target (one spec, or one class per image separated by commas) with --output and --boxes applied; None
+    stays None (the command's default)."""
+    if spec is None:
+        return None
+    words = spec.split(":")[:2]
+    if "," in spec and "@" not in spec and not set(words) & set(KIND_WORDS):  # one class per image
+        targets = [Target.parse(s) for s in spec.split(",")]
+        return [replace(t, output=output) for t in targets] if output else targets
+    target = Target.parse(spec)
+    target = replace(target, output=output) if output else target
+    return replace(target, decoder=decoder) if decoder else target
+
+
+def target_options(default: str | None = "top1", help_default: str = ""):
+    """--target, --output and --boxes, turned into one `target` argument (a spec, a list of them, or None)."""
+
+    def decorate(fn):
+        @click.option("--target", "target_spec", default=default, show_default=default is not None,
+                      help=help_default + TARGET_HELP)
+        @click.option("--output", "output_name", help="Which output to explain (needed when the model has several).")
+        @click.option("--boxes", "decoder", metavar="DECODER[:TENSORS]",
+                      help="How to read a detector's outputs when their shapes do not say: yolov8, yolov5, yolox, "
+                           "boxes_scores or nms, optionally with the tensors, e.g. yolov8:output0.")
+        @functools.wraps(fn)
+        def wrapper(*args, target_spec, output_name, decoder, **kwargs):
+            return fn(*args, target=parse_target(target_spec, output_name, decoder), **kwargs)
+
+        return wrapper
+
+    return decorate

@@ -6,7 +6,7 @@ import click
 
 from ..model import Model
 from ..report import report
-from .options import echo, model_options, out_option, route_options
+from .options import echo, model_options, out_option, route_options, target_options
 
 
 @click.command("report", short_help="One self-contained HTML page: predictions, overlays, metrics, model facts.")
@@ -19,13 +19,15 @@ from .options import echo, model_options, out_option, route_options
 @click.option("--no-metrics", is_flag=True, help="Skip deletion / insertion AUC and average drop.")
 @click.option("--labels", "labels_file", type=click.Path(exists=True, dir_okay=False),
               help="Class names, one per line or a JSON list (default: the model's metadata, if any).")
+@target_options()
 @out_option
 @click.option("--quiet", "-q", is_flag=True)
 @model_options
-def report_command(model: Model, images, method_names, options, no_metrics, labels_file, out, quiet) -> None:
+def report_command(model: Model, images, method_names, options, no_metrics, labels_file, target, out,
+                   quiet) -> None:
     """Explain IMAGES with every method and write report.html: the model's facts, top-5 predictions, each
     method's overlay, and the faithfulness metrics; images embedded, nothing else needed to view it."""
     names = list(dict.fromkeys(method_names))
     path = report(model, list(images), names, out, metrics=not no_metrics, options=route_options(options, names),
-                  class_names=labels_file, progress=not quiet)
+                  class_names=labels_file, progress=not quiet, target=target)
     echo(f"wrote {path}")

@@ -107,6 +107,8 @@ def compare(models: Sequence[Model | str | os.PathLike], images: Sequence[str | 
         common = target if target is not None else predictions[names[0]]
         for method in methods:
             explanations[(name, method)] = explain(model, x, method, target=common, progress=progress, **options)
+        if explanations[(name, methods[0])].extras.get("explained"):  # a detection, a unit...: its own prediction
+            predictions[name] = explanations[(name, methods[0])].predictions.tolist()
     sizes = {name: totals(m)[0] for name, m in zip(names, loaded, strict=True)}
     pairs = []
     for i in range(len(names)):

@@ -16,7 +16,8 @@ from ..explainer import Explainer
 from ..io import write_bytes_atomic
 from ..model import Model, load
 from ..reading import ImageSource, read_batch
-from .faithfulness import Faithfulness, faithfulness
+from ..targets.spec import TargetSpec
+from .faithfulness import Faithfulness, faithfulness, target_scorer
 from .sanity import Sanity, cascading_randomization
 
 
@@ -45,16 +46,20 @@ class Evaluation:
 
 
 def evaluate(model: Model | str | os.PathLike, images: np.ndarray | ImageSource | Sequence[ImageSource],
-             methods: Sequence[str] = ("gradcam",), *, steps: int = 32, sanity: bool = False) -> Evaluation:
-    """Score each method's maps of `images` (paths, arrays or a model-space batch): signed maps are scored by
+             methods: Sequence[str] = ("gradcam",), *, steps: int = 32, sanity: bool = False,
+             target: TargetSpec = None) -> Evaluation:
+    """Score each method's maps of `images` (paths, arrays or a model-space batch) for `target` (default: the top
+    class; a detection, similarity, unit or value target is followed by its own score): signed maps are scored by
     their magnitude. With `sanity`, also randomize the weights from the top layer down and check the maps change."""
     model = model if isinstance(model, Model) else load(model)
     x = images if isinstance(images, np.ndarray) else read_batch(images, model)[0]
+    scorer = target_scorer(model, target, x)
     scores, checks = {}, {}
     for method in dict.fromkeys(methods):
-        ex = Explainer(model, method, progress=False).explain(x)
+        ex = Explainer(model, method, progress=False).explain(x, target)
         maps = ex.maps()
-        scores[method] = faithfulness(model, ex.inputs, np.abs(maps) if ex.signed else maps, ex.targets, steps)
+        scores[method] = faithfulness(model, ex.inputs, np.abs(maps) if ex.signed else maps, ex.targets, steps,
+                                      scorer=scorer)
         if sanity:
             checks[method] = cascading_randomization(model, ex.inputs, method)
     return Evaluation(scores, checks)

@@ -24,10 +24,11 @@ def report_html(model_name: str, facts: Sequence[tuple[str, str]], explanations:
     images = explanations[0].images()
     sections = []
     for i, name in enumerate(names):
-        top = [(label(int(c)), float(probs[i, c])) for c in np.argsort(-probs[i])[:5]]
+        explained = explanations[0].extras.get("explained")  # a detection, a similarity, a unit: no top-5 classes
+        top = [] if explained else [(label(int(c)), float(probs[i, c])) for c in np.argsort(-probs[i])[:5]]
         figures = [(images[i], f"{name} (input)")]
-        figures += [(ex.figure(i), f"{ex.method}: class {int(ex.targets[i])}") for ex in explanations]
-        sections.append({"name": name, "top": top, "figures": figures})
+        figures += [(ex.figure(i), ex.label(i).replace(" | ", ": ")) for ex in explanations]
+        sections.append({"name": name, "top": top, "figures": figures, "explained": explained[i] if explained else ""})
     metrics = metrics or {}
     return render("report.html", model_name=model_name, facts=facts, explanations=explanations, metrics=metrics,
                   metric_names=list(next(iter(metrics.values()), {})), sections=sections,
