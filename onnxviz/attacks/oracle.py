@@ -13,14 +13,19 @@ from ..model import Model
 from ..preprocess import Preprocessing
 from ..runner import Runner
 from .losses import Loss, objective
+from .views import ClassView, DetectionView
 
 
-def class_scores(model: Model, images: np.ndarray, pre: Preprocessing, tensor: str, batch_size: int) -> np.ndarray:
-    """(N, classes) scores of [0, 1] images through onnxruntime (not counted: the engine's own passes)."""
-    (z,) = model.run(pre.apply(images).astype(model.input.dtype), (tensor,), batch_size)
-    if z.ndim != 2:
-        raise ModelError(f"attacks need a classifier: output {tensor!r} has shape {z.shape}, not (N, classes)")
-    return z.astype(np.float32)
+def class_scores(model: Model, images: np.ndarray, pre: Preprocessing, view: str | ClassView | DetectionView,
+                 batch_size: int, rows: np.ndarray | None = None) -> np.ndarray:
+    """(N, classes) scores of [0, 1] images through onnxruntime (not counted: the engine's own passes): a
+    classifier's output, or what a view reads (see views.py); `rows` say which image each row belongs to."""
+    view = ClassView(view) if isinstance(view, str) else view
+    outs = model.run(pre.apply(images).astype(model.input.dtype), view.tensors, batch_size)
+    if isinstance(view, ClassView) and outs[0].ndim != 2:
+        raise ModelError(f"attacks need a classifier: output {view.tensor!r} has shape {outs[0].shape}, not "
+                         "(N, classes); for a detector, attack one detection: --target det:K")
+    return np.asarray(view(outs, np.arange(len(images)) if rows is None else rows), np.float32)
 
 
 class QueryBudgetError(MethodError):
@@ -30,13 +35,14 @@ class QueryBudgetError(MethodError):
 class Oracle:
     """Queries on the batch under attack. `rows` always says which image each row of a batch belongs to."""
 
-    def __init__(self, model: Model, images: np.ndarray, logits_tensor: str, clean_logits: np.ndarray,
-                 labels: np.ndarray, targets: np.ndarray | None, *, preprocessing: Preprocessing,
+    def __init__(self, model: Model, images: np.ndarray, view: str | ClassView | DetectionView,
+                 clean_logits: np.ndarray, labels: np.ndarray, targets: np.ndarray | None, *,
+                 preprocessing: Preprocessing,
                  max_queries: int | None = None, estimator: Estimator | None = None, batch_size: int = 32,
                  seed: int = 0, progress: bool = True):
         self.model = model
         self.images = images
-        self.logits_tensor = logits_tensor
+        self.view = ClassView(view) if isinstance(view, str) else view  # a classifier's output, or a detection
         self.clean_logits = clean_logits  # from the engine's clean forward: free, not counted
         self.labels = labels  # the class each image must leave (untargeted)
         self.targets = targets  # the class each image must reach, or None
@@ -65,8 +71,8 @@ class Oracle:
         return np.broadcast_to(left, self.queries.shape)[np.asarray(rows)]
 
     # -- forward queries (onnxruntime) ------------------------------------------------------------------
-    def _forward(self, imgs: np.ndarray) -> np.ndarray:
-        return class_scores(self.model, imgs, self.pre, self.logits_tensor, self.batch_size)
+    def _forward(self, imgs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return class_scores(self.model, imgs, self.pre, self.view, self.batch_size, rows)
 
     def logits(self, imgs: np.ndarray, rows) -> np.ndarray:
         """Class scores of a batch of images (N, classes); counts one query per row."""
@@ -81,7 +87,7 @@ class Oracle:
                                        f"passes on image {int(over[0])}")
         np.add.at(self.queries, rows, 1)
         self.backends_used.add("onnxruntime")
-        return self._forward(imgs)
+        return self._forward(imgs, rows)
 
     def objective(self, z: np.ndarray, rows, loss: Loss) -> np.ndarray:
         """J per row, to ascend (see losses.py): away from the label, or towards the target."""
@@ -115,12 +121,12 @@ class Oracle:
         self.backends_used.add("torch")
         labels = self.labels
         targets = self.targets
+        view = self.view
 
         def chunk(x: np.ndarray, r: np.ndarray) -> list[np.ndarray]:
             with backend.bounded(x.shape):
                 xt = backend.to_tensor(x, requires_grad=True)
-                (z,) = backend.forward(xt, (self.logits_tensor,))
-                z = z.reshape(len(z), -1)
+                z = view(backend.forward(xt, view.tensors), r)
                 t = None if targets is None else torch.as_tensor(targets[r], device=z.device)
                 j = objective(z, torch.as_tensor(labels[r], device=z.device), t, loss)
                 (g,) = torch.autograd.grad(j.sum(), xt)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..attacks.run import attack, attack_names
+from ..attacks.views import is_detection
 from ..errors import OptionError
 from ..estimate import Estimator
 from ..model import Model
@@ -29,7 +30,11 @@ def _classes(text: str | None, what: str) -> list[int] | int | None:
               help="Attack: fgsm, pgd (white-box); simba, square, one_pixel, hopskipjump (black-box); "
                    "see `onnxviz methods`.")
 @click.option("--eps", help="Budget in [0, 1] image space, e.g. 8/255 (the attack's eps option).")
-@click.option("--target", help="Class to reach (targeted), or one per image: 3,7. Default: untargeted.")
+@click.option("--target", help="Class to reach (targeted), or one per image: 3,7. Default: untargeted. On a "
+                               "detector, the detection to attack: det:K or box:x0,y0,x1,y1[@CLASS] (it vanishes, or "
+                               "turns into --to CLASS).")
+@click.option("--to", "to_class", type=click.IntRange(min=0),
+              help="With a detection --target: the class the detection must turn into (default: it must vanish).")
 @click.option("--label", help="True class(es) to leave (default: the model's clean prediction).")
 @click.option("--max-queries", type=click.IntRange(min=1), help="Query budget per image (black-box attacks).")
 @click.option("-o", "--option", "options", nargs=2, multiple=True, metavar="KEY VALUE",
@@ -51,7 +56,7 @@ def _classes(text: str | None, what: str) -> list[int] | int | None:
 @click.option("--queries", type=int, default=200, show_default=True, help="Forward passes per estimated gradient.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @model_options
-def attack_command(model: Model, images, method_name, eps, target, label, max_queries, options, labels_file,
+def attack_command(model: Model, images, method_name, eps, target, to_class, label, max_queries, options, labels_file,
             transfer_to, scale, out, batch_size, seed, gradient, estimator, queries,
             quiet) -> None:
     """Attack IMAGES and write the figure (adversarial, perturbation x SCALE, prediction bars), the
@@ -65,7 +70,8 @@ def attack_command(model: Model, images, method_name, eps, target, label, max_qu
     source = Estimator(estimator, queries) if gradient == "estimate" else gradient
     if method_name not in attack_names():
         raise OptionError(f"{method_name!r} is not an attack; choose one of: {', '.join(attack_names())}")
-    result = attack(model, list(images), method_name, target=_classes(target, "target"),
+    chosen = target if target is not None and is_detection(target) else _classes(target, "target")
+    result = attack(model, list(images), method_name, target=chosen, to=to_class,
                     labels=_classes(label, "label"), batch_size=batch_size, seed=seed, progress=not quiet,
                     gradient=source,
                     class_names=labels_file, transfer_to=list(transfer_to), **opts)

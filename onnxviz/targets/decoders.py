@@ -60,6 +60,11 @@ class Decoder:
         """How many classes the detector scores (None when only final labels are seen)."""
         return None
 
+    def class_scores(self, outs: Sequence[Tensor]) -> Tensor:
+        """(N, A, C) per-class confidence of every candidate, differentiable (raw heads only)."""
+        raise TargetError(f"the {self.name} outputs hold final detections, not per-class scores of candidates: name "
+                          "the tensors before the selection with --boxes (e.g. --boxes yolov8:TENSOR)")
+
     def __repr__(self) -> str:
         return f"{self.name}:{','.join(self.tensors)}"
 
@@ -84,6 +89,10 @@ class YoloV8(Decoder):
     def score(self, outs: Sequence[Tensor], rows: np.ndarray, anchors: np.ndarray, classes: np.ndarray) -> Tensor:
         return _gather(outs[0], rows, 4 + classes, anchors)
 
+    def class_scores(self, outs: Sequence[Tensor]) -> Tensor:
+        scores = outs[0][:, 4:]
+        return scores.transpose(0, 2, 1) if isinstance(scores, np.ndarray) else scores.permute(0, 2, 1)
+
     def classes(self, outs: Sequence[np.ndarray]) -> int | None:
         return int(outs[0].shape[1]) - 4
 
@@ -104,6 +113,9 @@ class YoloV5(Decoder):
     def score(self, outs: Sequence[Tensor], rows: np.ndarray, anchors: np.ndarray, classes: np.ndarray) -> Tensor:
         objectness = _gather(outs[0], rows, anchors, np.full_like(classes, 4))
         return objectness * _gather(outs[0], rows, anchors, 5 + classes)
+
+    def class_scores(self, outs: Sequence[Tensor]) -> Tensor:
+        return outs[0][..., 4:5] * outs[0][..., 5:]
 
     def classes(self, outs: Sequence[np.ndarray]) -> int | None:
         return int(outs[0].shape[2]) - 5
@@ -147,6 +159,9 @@ class BoxesScores(Decoder):
 
     def score(self, outs: Sequence[Tensor], rows: np.ndarray, anchors: np.ndarray, classes: np.ndarray) -> Tensor:
         return _gather(outs[1], rows, anchors, classes)
+
+    def class_scores(self, outs: Sequence[Tensor]) -> Tensor:
+        return outs[1]
 
     def classes(self, outs: Sequence[np.ndarray]) -> int | None:
         return int(outs[1].shape[2])
