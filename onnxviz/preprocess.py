@@ -186,7 +186,7 @@ def from_metadata(props: dict[str, str]) -> dict | None:
     schema, saying how."""
     raw = props.get(METADATA_KEY)
     if not raw:
-        return None
+        return _ultralytics(props)
     if len(raw) > 10_000:
         raise MetadataError(f"it is {len(raw):,} characters long; a few dozen are expected")
     try:
@@ -226,3 +226,21 @@ def from_metadata(props: dict[str, str]) -> dict | None:
             raise MetadataError(f"size {size[0]}x{size[1]} is over {MAX_INPUT_PIXELS:,} pixels per input")
         out["size"] = (size[0], size[1])
     return out
+
+
+def _ultralytics(props: dict[str, str]) -> dict | None:
+    """What an ultralytics export says of itself (author Ultralytics, imgsz [h, w]): RGB pixels scaled to [0, 1]
+    (the unit preset) at its training size; None for any other model or a size that breaks the limits."""
+    if not props.get("author", "").startswith("Ultralytics") or "imgsz" not in props:
+        return None
+    try:
+        size = json.loads(props["imgsz"])
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    if isinstance(size, int):
+        size = [size, size]
+    if (not isinstance(size, list) or len(size) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SIDE for v in size)
+            or size[0] * size[1] > MAX_INPUT_PIXELS):
+        return None
+    return {**PRESETS["unit"], "size": (size[0], size[1])}

@@ -57,6 +57,7 @@ class DetectionView:
     boxes: np.ndarray  # (N, 4) the detection under attack
     classes: np.ndarray  # (N,) its class
     vanish: bool = True
+    threshold: float = CONFIDENCE  # what a candidate needs to be a detection
 
     @property
     def tensors(self) -> tuple[str, ...]:
@@ -68,7 +69,7 @@ class DetectionView:
         if self.vanish:  # only the attacked class: (N, A, 1)
             scores = scores[np.arange(len(rows)), :, self.classes[rows]][..., None]
         mask = self.candidates[rows][..., None]
-        floor = float(_logit(np.array(CONFIDENCE)))
+        floor = float(_logit(np.array(self.threshold)))
         if isinstance(scores, np.ndarray):
             best = (scores * mask).max(axis=1)
             return np.concatenate([_logit(best), np.full((len(best), 1), floor)], axis=1)
@@ -86,7 +87,7 @@ def detection_view(model: Model, target: Target, x: np.ndarray, batch_size: int,
     found, _ = detections(model, target, x, batch_size)
     score = choose(found, target, model.input_size)
     candidates = np.stack([iou(found.found.boxes[i], score.boxes[i]) >= OVERLAP for i in range(len(x))])
-    view = DetectionView(found.decoder, candidates, score.boxes, score.classes, vanish)
+    view = DetectionView(found.decoder, candidates, score.boxes, score.classes, vanish, found.threshold)
     if vanish:
         return view, ["detected", BACKGROUND]
     columns = found.classes if found.classes is not None else int(score.classes.max()) + 1
@@ -97,7 +98,8 @@ def judge(model: Model, view: DetectionView, x: np.ndarray, targets: np.ndarray 
           batch_size: int) -> np.ndarray:
     """On the model's own detections of `x` (NMS on the adversarials): untargeted, no detection of the attacked
     class remains where it was; targeted, the best detection there has the target class."""
-    found, _ = detections(model, Target(kind="det", value="0", decoder=_named(view.decoder)), x, batch_size)
+    found, _ = detections(model, Target(kind="det", value="0", decoder=_named(view.decoder), confidence=view.threshold),
+                          x, batch_size)
     out = np.zeros(len(x), bool)
     for i, kept in enumerate(found.kept):  # best first
         here = [int(found.found.labels[i, k]) for k in kept if iou(found.found.boxes[i, k], view.boxes[i]) >= OVERLAP]

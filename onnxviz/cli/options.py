@@ -153,9 +153,10 @@ TARGET_HELP = ("Class index, top1, softmax:281, one index per image (281,282), o
                "unit:LAYER:C, unit:LAYER:C:max, unit:LAYER:C:Y:X.")
 
 
-def parse_target(spec: str | None, output: str | None = None, decoder: str | None = None):
-    """--target (one spec, or one class per image separated by commas) with --output and --boxes applied; None
-    stays None (the command's default)."""
+def parse_target(spec: str | None, output: str | None = None, decoder: str | None = None,
+                 confidence: float | None = None):
+    """--target (one spec, or one class per image separated by commas) with --output, --boxes and --confidence
+    applied; None stays None (the command's default)."""
     if spec is None:
         return None
     words = spec.split(":")[:2]
@@ -164,6 +165,7 @@ def parse_target(spec: str | None, output: str | None = None, decoder: str | Non
         return [replace(t, output=output) for t in targets] if output else targets
     target = Target.parse(spec)
     target = replace(target, output=output) if output else target
+    target = replace(target, confidence=confidence) if confidence is not None else target
     return replace(target, decoder=decoder) if decoder else target
 
 
@@ -177,9 +179,11 @@ def target_options(default: str | None = "top1", help_default: str = ""):
         @click.option("--boxes", "decoder", metavar="DECODER[:TENSORS]",
                       help="How to read a detector's outputs when their shapes do not say: yolov8, yolov5, yolox, "
                            "boxes_scores or nms, optionally with the tensors, e.g. yolov8:output0.")
+        @click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), metavar="SCORE",
+                      help="Detectors: the score a candidate needs to count as a detection (default 0.25).")
         @functools.wraps(fn)
-        def wrapper(*args, target_spec, output_name, decoder, **kwargs):
-            return fn(*args, target=parse_target(target_spec, output_name, decoder), **kwargs)
+        def wrapper(*args, target_spec, output_name, decoder, confidence, **kwargs):
+            return fn(*args, target=parse_target(target_spec, output_name, decoder, confidence), **kwargs)
 
         return wrapper
 

@@ -32,13 +32,15 @@ class DetectionScore(Score):
     boxes: np.ndarray  # (N, 4) the explained detection's box, in input pixels
     anchors: np.ndarray | None = None
     selected: np.ndarray | None = None  # (N, A) bool
+    threshold: float = CONFIDENCE
 
     def __call__(self, outputs: Sequence[Tensor], rows: np.ndarray) -> Tensor:
         n = np.arange(len(rows))
         if self.decoder.final:
             found = self.decoder.decode([np.asarray(o) for o in outputs])
-            return np.array([_best_match(found, int(i), self.boxes[r], self.classes[r],
-                                         all_of=self.selected is not None) for i, r in zip(n, rows, strict=True)])
+            threshold = self.threshold if self.selected is not None else None
+            return np.array([_best_match(found, int(i), self.boxes[r], self.classes[r], threshold)
+                             for i, r in zip(n, rows, strict=True)])
         if self.selected is None:
             anchors = self.anchors if self.anchors is not None else np.zeros(len(self.classes), np.int64)
             return self.decoder.score(outputs, n, anchors[rows], self.classes[rows])
@@ -54,7 +56,8 @@ class DetectionScore(Score):
     def rows(self, rows: np.ndarray) -> DetectionScore:
         pick = None if self.anchors is None else self.anchors[rows]
         chosen = None if self.selected is None else self.selected[rows]
-        return DetectionScore(self.tensors, self.decoder, self.classes[rows], self.boxes[rows], pick, chosen)
+        return DetectionScore(self.tensors, self.decoder, self.classes[rows], self.boxes[rows], pick, chosen,
+                              self.threshold)
 
     def gradient_problem(self) -> str | None:
         if self.decoder.final:
@@ -81,10 +84,11 @@ class DetectionScore(Score):
         return out.astype(np.float32)
 
 
-def _best_match(found: Candidates, i: int, box: np.ndarray, label: int, all_of: bool = False) -> float:
+def _best_match(found: Candidates, i: int, box: np.ndarray, label: int, all_above: float | None = None) -> float:
+    """The best IoU x score of a row of the same label; with `all_above`, the sum of that label's scores above it."""
     same = found.labels[i] == label
-    if all_of:
-        return float((found.confidence[i] * same * (found.confidence[i] > CONFIDENCE)).sum())
+    if all_above is not None:
+        return float((found.confidence[i] * same * (found.confidence[i] > all_above)).sum())
     return float((iou(found.boxes[i], box) * same * found.confidence[i]).max(initial=0))
 
 
@@ -114,6 +118,7 @@ class Detections:
     kept: list[np.ndarray]
     names: dict[int, str]
     classes: int | None
+    threshold: float = CONFIDENCE
 
     def name(self, label: int) -> str:
         return f"{label} ({self.names[label]})" if label in self.names else str(label)
@@ -124,7 +129,7 @@ class Detections:
 
     def listing(self, i: int, limit: int = 8) -> str:
         if not len(self.kept[i]):
-            return f"none above confidence {CONFIDENCE}"
+            return f"none above confidence {self.threshold:g}"
         shown = "; ".join(f"det:{j} {self.text(i, int(k))}" for j, k in enumerate(self.kept[i][:limit]))
         return shown + (f"; ... {len(self.kept[i]) - limit} more" if len(self.kept[i]) > limit else "")
 
@@ -145,14 +150,16 @@ def detections(model: Any, target: Target, x: np.ndarray, batch_size: int) -> tu
         outs.update(zip(extra, model.run(x, extra, batch_size), strict=True))
     values = [outs[t] for t in decoder.tensors]
     found = decoder.decode(values)
+    threshold = CONFIDENCE if target.confidence is None else target.confidence
     kept = []
     for i in range(len(x)):
         if decoder.final:
             order = np.argsort(-found.confidence[i], kind="stable")
-            kept.append(order[found.confidence[i][order] > CONFIDENCE])
+            kept.append(order[found.confidence[i][order] > threshold])
         else:
-            kept.append(nms(found.boxes[i], found.confidence[i], found.labels[i]))
-    return Detections(decoder, found, kept, class_names(model.metadata), decoder.classes(values)), values
+            kept.append(nms(found.boxes[i], found.confidence[i], found.labels[i], threshold))
+    named = class_names(model.metadata)
+    return Detections(decoder, found, kept, named, decoder.classes(values), threshold), values
 
 
 def parse_box(value: str, image: tuple[int, int]) -> tuple[np.ndarray, int | None]:
@@ -206,7 +213,7 @@ def choose(found: Detections, target: Target, image: tuple[int, int]) -> Detecti
         classes = f.labels[rows, anchors] if target.kind == "det" else _classes(found, target, anchors)
         boxes = f.boxes[rows, anchors]
     return DetectionScore(found.decoder.tensors, found.decoder, classes, boxes,
-                          None if selected is not None else anchors, selected)
+                          None if selected is not None else anchors, selected, found.threshold)
 
 
 def _classes(found: Detections, target: Target, anchors: np.ndarray) -> np.ndarray:

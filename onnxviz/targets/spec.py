@@ -17,7 +17,8 @@ class Target:
     of logits, `region` a segmentation region (or "all": every detection of the class). Other kinds name
     themselves in `kind` and keep their own text in `value`: a box, a detection's rank, a reference image, an
     output element, a unit of a layer. `output` is an ONNX output name (None: the first); `decoder` names how
-    detector outputs are read when their shapes do not say (see `onnxviz.targets.DECODERS`)."""
+    detector outputs are read when their shapes do not say (see `onnxviz.targets.DECODERS`), `confidence` the
+    score a detector's candidate needs to count as a detection (default 0.25)."""
 
     index: int | str = "top1"
     output: str | None = None
@@ -27,6 +28,12 @@ class Target:
     kind: str = "class"
     value: str | None = None
     decoder: str | None = None
+    confidence: float | None = None  # detections: the score a candidate needs to count (default 0.25)
+
+    def __post_init__(self) -> None:
+        c = self.confidence
+        if c is not None and (isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 < c < 1):
+            raise TargetError(f"a detection confidence is a number between 0 and 1 (exclusive), not {c!r}")
 
     @classmethod
     def parse(cls, spec: int | str | Target | None) -> Target:
