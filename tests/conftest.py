@@ -115,6 +115,21 @@ def build_reference(workdir):
 
 
 @pytest.fixture(scope="session")
+def tiny_yolo(workdir) -> Path:
+    """An ultralytics YOLOv8n with random weights that detect (models/detectors.py), 128 x 160, 3 classes named."""
+    pytest.importorskip("ultralytics")
+    import onnx
+
+    from models.detectors import export, yolo
+
+    path = export(yolo(), workdir / "yolo.onnx")
+    proto = onnx.load(str(path))
+    onnx.helper.set_model_props(proto, {"names": "{0: 'person', 1: 'bicycle', 2: 'car'}"})
+    onnx.save(proto, str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
 def tiny_vit(workdir) -> Path:
     """A one-block timm ViT with random weights and 300 classes (the README explains class 281)."""
     import torch

@@ -23,13 +23,14 @@ def _blocks(lang: str) -> list[str]:
 
 
 @pytest.fixture
-def workspace(tmp_path, monkeypatch, photos, build_reference, tiny_vit):
+def workspace(tmp_path, monkeypatch, photos, build_reference, tiny_vit, tiny_yolo):
     from models.segmentation import scenes
 
     shutil.copy(demo_model_path(), tmp_path / "model.onnx")
     cv2.imwrite(str(tmp_path / "cat.png"), (photos[0][..., ::-1] * 255).astype("uint8"))
     shutil.copy(build_reference("tiny_seg").path, tmp_path / "seg.onnx")
     shutil.copy(tiny_vit, tmp_path / "vit.onnx")
+    shutil.copy(tiny_yolo, tmp_path / "yolo.onnx")
     images, labels = scenes(1, seed=3)
     photo = (320, 240)  # a street photo larger than the 32 x 32 model input, and not square
     cv2.imwrite(str(tmp_path / "street.png"), cv2.resize((images[0, 0] * 255).astype("uint8"), photo,

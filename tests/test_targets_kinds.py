@@ -191,6 +191,11 @@ def test_a_similarity_target_is_the_cosine_to_the_reference_embedding(tmp_path, 
     _close(by_vector.attributions, np.stack(expected), "similarity to a .npy embedding")
     occluded = onnxviz.explain(model, x, "occlusion", target=f"similar:{tmp_path / 'ref.npy'}", progress=False)
     assert occluded.attributions.shape == x.shape and np.abs(occluded.attributions).max() > 0
+    if normalized:  # a tensor inside, named like an output: the projection before its L2 norm, same cosine
+        inner = next(layer.name for layer in model.layers if layer.op_type == "Gemm" and layer.shape[-1] == 16)
+        unnormed = onnxviz.explain(model, x, "saliency", target=f"{inner}:similar:{tmp_path / 'ref.png'}",
+                                   abs=False, progress=False)
+        _close(unnormed.attributions, np.stack(expected), "similarity of a tensor inside")
 
 
 def test_bad_similarity_targets_say_what_is_wrong(tmp_path, build_reference):

@@ -91,10 +91,13 @@ def check_class_target(proto: onnx.ModelProto, name: str, shape: tuple[Any, ...]
 
 
 def chosen_output(proto: onnx.ModelProto, output: str | None, what: str) -> str:
-    """The graph output a target reads: the one named, or the only one; else a TargetError listing the outputs."""
+    """The tensor a target reads: the one named (a graph output, or any tensor inside: an embedding layer), or the
+    only output; else a TargetError listing the outputs."""
     names = [o.name for o in proto.graph.output]
-    if output is not None and output not in names:
-        raise TargetError(f"no output named {output!r}; the model's outputs are: {', '.join(names)}")
+    inside = {out for node in proto.graph.node for out in node.output}
+    if output is not None and output not in names and output not in inside:
+        raise TargetError(f"no output or tensor named {output!r}; the model's outputs are: {', '.join(names)} "
+                          "(`onnxviz layers` lists the tensors inside)")
     if output is None and len(names) > 1:
         listed = ", ".join(f"{o.name} {list(_dims(o))}" for o in proto.graph.output)
         raise TargetError(f"the model has {len(names)} outputs ({listed}); choose the {what} with --output NAME "
