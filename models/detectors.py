@@ -94,11 +94,46 @@ class TopDetections(nn.Module):
         return torch.cat([chosen, top[..., None], label.gather(1, index)[..., None].to(top.dtype)], dim=-1)
 
 
-def export(net: nn.Module, path: str | Path, size: tuple[int, int] = SIZE, output: str = "output0") -> Path:
-    """The legacy exporter, dynamic batch, opset 17."""
+class SplitHead(nn.Module):
+    """SSD / RetinaNet style: two outputs, corner boxes in [0, 1] of the image (N, A, 4) and class scores (N, A, C),
+    from a YOLOv5-style head (objectness x class probability)."""
+
+    def __init__(self, head: nn.Module, size: tuple[int, int] = SIZE):
+        super().__init__()
+        self.head, self.size = head, size
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.head(x)
+        corners = torch.cat([out[..., :2] - out[..., 2:4] / 2, out[..., :2] + out[..., 2:4] / 2], dim=-1)
+        scale = torch.tensor([self.size[1], self.size[0]] * 2, dtype=out.dtype)
+        return corners / scale, out[..., 4:5] * out[..., 5:]
+
+
+class WithNms(nn.Module):
+    """Detections after an NMS inside the graph, as torchvision's detection exports give them for one image:
+    boxes (K, 4), labels (K,), scores (K,), best first."""
+
+    def __init__(self, head: nn.Module):
+        super().__init__()
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        import torchvision
+
+        out = self.head(x)[0]
+        score, label = (out[:, 4:5] * out[:, 5:]).max(dim=-1)
+        boxes = torch.cat([out[:, :2] - out[:, 2:4] / 2, out[:, :2] + out[:, 2:4] / 2], dim=-1)
+        keep = torchvision.ops.batched_nms(boxes, score, label, 0.45)
+        return boxes[keep], label[keep], score[keep]
+
+
+def export(net: nn.Module, path: str | Path, size: tuple[int, int] = SIZE, output: str | list[str] = "output0",
+           batch: bool = True) -> Path:
+    """The legacy exporter, opset 17, a dynamic batch (`batch`: outputs keep it on their first axis)."""
+    outputs = [output] if isinstance(output, str) else output
+    axes = {"images": {0: "batch"}, **({o: {0: "batch"} for o in outputs} if batch else {})}
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         torch.onnx.export(net, (torch.rand(1, 3, *size),), str(path), dynamo=False, opset_version=17,
-                          input_names=["images"], output_names=[output],
-                          dynamic_axes={"images": {0: "batch"}, output: {0: "batch"}})
+                          input_names=["images"], output_names=outputs, dynamic_axes=axes)
     return Path(path)

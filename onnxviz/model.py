@@ -203,6 +203,15 @@ def _outputs_have_batch_one(proto: onnx.ModelProto) -> bool:
     return bool(shapes) and len(shapes) == len(proto.graph.output) and all(s[:1] == [1] for s in shapes)
 
 
+def _selects_per_image(proto: onnx.ModelProto, batch) -> bool:
+    """A detector that runs NMS and returns one image's detections with no batch axis (torchvision's exports:
+    boxes (K, 4), labels (K,), scores (K,)): no output starts with the input's batch dimension."""
+    if not any(node.op_type == "NonMaxSuppression" for node in proto.graph.node):
+        return False
+    shapes = [dims(o) for o in proto.graph.output]
+    return all(0 < len(s) <= 2 and s[0] != batch and s[0] != 1 for s in shapes)
+
+
 def _infer_shapes(proto: onnx.ModelProto) -> onnx.ModelProto:
     try:
         return onnx.shape_inference.infer_shapes(proto)
@@ -254,7 +263,8 @@ class Model:
         else:
             self.proto = _infer_shapes(original)
         self.outputs = [o.name for o in self.proto.graph.output]
-        if self.input.fixed_batch is None and _outputs_have_batch_one(self.proto):
+        self.batched_outputs = not _selects_per_image(self.proto, self._batch_dim)
+        if self.input.fixed_batch is None and (_outputs_have_batch_one(self.proto) or not self.batched_outputs):
             self.input = replace(self.input, fixed_batch=1)  # its outputs keep one row whatever it is fed
         self.softmax_tails = _softmax_tails(self.proto)
         self._tables: dict[tuple | None, tuple[list[Layer], Layer | None]] = {}

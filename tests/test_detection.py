@@ -472,3 +472,46 @@ def test_attacks_on_detections_refuse_what_they_cannot_do(v8, v10):
         onnxviz.attack(model, images, "pgd", progress=False)
     with pytest.raises(TargetError, match="hold final detections, not per-class scores"):
         onnxviz.attack(v10[1], images, "square", target="det:0", progress=False)
+
+
+def test_separate_boxes_and_scores_are_read_as_an_ssd_head(tmp_path):
+    """Two outputs, corner boxes in [0, 1] and class scores: boxes are scaled to pixels, det:0's score is its class
+    score, and its saliency the native autograd of it."""
+    from models.detectors import SplitHead
+
+    net = SplitHead(TinyV5()).eval()
+    model = onnxviz.load(export(net, tmp_path / "split.onnx", output=["boxes", "scores"]), preprocessing="unit")
+    x = _images(1)
+    with torch.no_grad():
+        boxes, scores = (t[0] for t in net(torch.from_numpy(x)))
+    best, label = scores.max(dim=1)
+    keep = torchvision.ops.batched_nms(boxes * torch.tensor([W, H, W, H]), best, label, OVERLAP)
+    a, c = int(keep[0]), int(label[keep[0]])
+    ex = onnxviz.explain(model, x, "saliency", target="det:0", abs=False, progress=False)
+    np.testing.assert_allclose(ex.extras["explained_boxes"][0][0], (boxes[a] * torch.tensor([W, H, W, H])).tolist(),
+                               rtol=1e-5, atol=1e-3)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    (g,) = torch.autograd.grad(net(xt)[1][0, a, c], xt)
+    np.testing.assert_allclose(ex.attributions, g.numpy(), atol=SAME * np.abs(g.numpy()).max())
+
+
+def test_boxes_labels_and_scores_after_an_nms_inside_the_graph(tmp_path):
+    """torchvision-style outputs with no batch axis (boxes (K, 4), labels (K,), scores (K,)), K different per image:
+    the images run one by one; det:1 is the second row, occlusion runs, gradients are refused."""
+    from models.detectors import WithNms
+
+    net = WithNms(TinyV5(classes=3, seed=2)).eval()
+    model = onnxviz.load(export(net, tmp_path / "nms.onnx", output=["boxes", "labels", "scores"], batch=False),
+                         preprocessing="unit")
+    assert not model.batched_outputs and model.input.fixed_batch == 1
+    x = _images(2)
+    with torch.no_grad():
+        found = [net(torch.from_numpy(x[i : i + 1])) for i in range(2)]
+    assert len(found[0][0]) != len(found[1][0])  # the padding is exercised
+    ex = onnxviz.explain(model, x, "occlusion", target="det:1", window=(32,), stride=(16,), progress=False)
+    np.testing.assert_allclose(ex.scores, [float(scores[1]) for _, _, scores in found], rtol=1e-5)
+    assert list(ex.targets) == [int(labels[1]) for _, labels, _ in found]
+    for i, (boxes, _, _) in enumerate(found):
+        np.testing.assert_allclose(ex.extras["explained_boxes"][i][0], boxes[1].tolist(), rtol=1e-5, atol=1e-3)
+    with pytest.raises((MethodError, onnxviz.ConversionError)):
+        onnxviz.explain(model, x[:1], "saliency", target="det:0", gradient="exact", progress=False)

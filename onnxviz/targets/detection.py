@@ -143,23 +143,49 @@ class Detections:
 def detections(model: Any, target: Target, x: np.ndarray, batch_size: int) -> tuple[Detections, list[np.ndarray]]:
     """Run the clean batch, recognise the detector's outputs and keep its detections (NMS on raw heads)."""
     names = tuple(model.outputs)
+    if not model.batched_outputs:  # one image's detections, no batch axis: image by image, padded
+        return _per_image(model, target, x)
     outs = dict(zip(names, model.run(x, names, batch_size), strict=True))
     decoder = recognise(outs, model.input_size, target.decoder, target.output)
     if not set(decoder.tensors) <= set(outs):  # pre-NMS tensors inside the graph
         extra = tuple(decoder.tensors)
         outs.update(zip(extra, model.run(x, extra, batch_size), strict=True))
     values = [outs[t] for t in decoder.tensors]
-    found = decoder.decode(values)
+    return _kept(model, target, decoder, decoder.decode(values), values), values
+
+
+def _per_image(model: Model, target: Target, x: np.ndarray) -> tuple[Detections, list[np.ndarray]]:
+    names = tuple(model.outputs)
+    runs = [dict(zip(names, model.ort.run(x[i : i + 1], names), strict=True)) for i in range(len(x))]
+    decoder = recognise(runs[0], model.input_size, target.decoder, target.output)
+    if not decoder.final:
+        raise TargetError(f"{decoder.name} outputs without a batch axis: only detections after an NMS are read "
+                          "image by image")
+    parts = [decoder.decode([run[t] for t in decoder.tensors]) for run in runs]
+    width = max(p.boxes.shape[1] for p in parts)
+
+    def padded(key: str, fill: float) -> np.ndarray:
+        arrays = [getattr(p, key) for p in parts]
+        return np.concatenate([np.pad(a, [(0, 0), (0, width - a.shape[1])] + [(0, 0)] * (a.ndim - 2),
+                                      constant_values=fill) for a in arrays])
+
+    found = Candidates(padded("boxes", 0.0), padded("confidence", 0.0), padded("labels", -1))
+    values = [run[t] for run in runs for t in decoder.tensors]  # image after image
+    return _kept(model, target, decoder, found, values), values
+
+
+def _kept(model: Model, target: Target, decoder: Decoder, found: Candidates, values: list[np.ndarray]) -> Detections:
+    """The detections kept per image: above the confidence, after NMS on raw heads, best first."""
     threshold = CONFIDENCE if target.confidence is None else target.confidence
     kept = []
-    for i in range(len(x)):
+    for i in range(len(found.boxes)):
         if decoder.final:
             order = np.argsort(-found.confidence[i], kind="stable")
             kept.append(order[found.confidence[i][order] > threshold])
         else:
             kept.append(nms(found.boxes[i], found.confidence[i], found.labels[i], threshold))
     named = class_names(model.metadata)
-    return Detections(decoder, found, kept, named, decoder.classes(values), threshold), values
+    return Detections(decoder, found, kept, named, decoder.classes(values), threshold)
 
 
 def parse_box(value: str, image: tuple[int, int]) -> tuple[np.ndarray, int | None]:
@@ -255,7 +281,12 @@ class DetectionKind(TargetKind):
         found, values = detections(model, target, x, batch_size)
         score = choose(found, target, model.input_size)
         rows = np.arange(len(x))
-        scores = np.asarray(score(values, rows), np.float32)
+        if model.batched_outputs:
+            scores = np.asarray(score(values, rows), np.float32)
+        else:  # each image's own detections, read one by one
+            k = len(found.decoder.tensors)
+            scores = np.concatenate([score(values[i * k : (i + 1) * k], rows[i : i + 1]) for i in rows]).astype(
+                np.float32)
         best = [int(found.found.labels[i, k[0]]) if len(k) else -1 for i, k in enumerate(found.kept)]
         if score.selected is None:
             anchors = score.anchors if score.anchors is not None else np.zeros(len(x), np.int64)
