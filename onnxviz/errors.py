@@ -71,5 +71,10 @@ class GuessWarning(UserWarning):
     reads images, in every page and result (extras["assumptions"]), with how to correct it."""
 
 
+class InputWarning(UserWarning):
+    """What onnxviz is fed disagrees with what the graph does to it (a graph that normalizes its input itself, given
+    normalized values)."""
+
+
 class NumericWarning(UserWarning):
     """NaN / Inf or all-zero attributions, reported next to the result (extras["warnings"])."""

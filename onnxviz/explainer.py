@@ -15,7 +15,7 @@ import numpy as np
 
 from . import resolve, targets
 from .context import Context
-from .errors import ImageError, LayerError, MethodError, NumericWarning, OptionError, TargetError
+from .errors import ImageError, InputWarning, LayerError, MethodError, NumericWarning, OptionError, TargetError
 from .estimate import Estimator
 from .explanation import Explanation
 from .io import resize
@@ -49,7 +49,7 @@ def model_batch(x: np.ndarray, model: Model) -> np.ndarray:
         raise ImageError(f"the batch has shape {list(x.shape)}, but the model's input {spec.name!r} is "
                          f"{list(spec.shape)}{layout}; read images with onnxviz.load_image(paths, model)")
     try:
-        return np.asarray(x, dtype=spec.dtype)
+        return np.asarray(x, dtype=spec.batch_dtype)
     except (TypeError, ValueError):
         raise ImageError(f"the batch holds {x.dtype} values; the model takes {spec.dtype}") from None
 
@@ -88,6 +88,15 @@ def _validate_output(result: np.ndarray | MethodOutput, cls: type[Method], x: np
         raise MethodError(f"method {cls.name} returned shape {attr.shape}; map methods must return (N, h, w)")
     out.attributions = attr.astype(np.float32)
     return out
+
+
+def _check_pixel_range(x: np.ndarray, model: Model) -> None:
+    """A graph that divides its input by 255 itself, fed values that look already scaled: say so (once per call)."""
+    block = model.baked_preprocessing
+    if block is not None and block.pixels == 255 and float(np.abs(x).max(initial=0)) <= 3:
+        warnings.warn(f"onnxviz: {model.name}: {block.describe()}, but this batch holds values in "
+                      f"[{float(x.min()):.3g}, {float(x.max()):.3g}]: feed pixels 0..255 (onnxviz.load_image reads "
+                      "images so)", InputWarning, stacklevel=3)
 
 
 class Explainer:
@@ -129,6 +138,7 @@ class Explainer:
             x, image_sizes = read_batch(x, model, preprocessing)
         preprocessing = preprocessing or preprocessing_of(x)  # a batch from load_image remembers how it was read
         x = model_batch(x, model)
+        _check_pixel_range(x, model)
         self._check_token_grid(x)
         ctx, found, photos = self._context(x, target, image_sizes)
         scores = ctx.explained_scores(x)  # the clean forward's, already computed
@@ -188,6 +198,8 @@ class Explainer:
         model = self.model
         if model.parity is not None and "torch" in ctx.backends_used:
             extras.setdefault("parity_max_abs_diff", model.parity.max_abs_diff)
+            if model.precision != "float32":  # a half-precision or quantized graph: say what gradients are of
+                extras.setdefault("precision", model.precision)
         if self.cls.unsigned_display:
             extras.setdefault("display", "unsigned")
         elif self.cls.display != "auto":

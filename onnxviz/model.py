@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from . import graph_cache, preprocess
+from . import baked, graph_cache, preprocess
+from .backends import precision, qdq
 from .backends.batching import run_batched
 from .backends.graph import cut_from
 from .backends.ort import OrtBackend
 from .backends.torch import TorchBackend
-from .errors import ConversionError, ModelError, OnnxvizError, OptionError, TargetError, first_line
+from .errors import ConversionError, InputWarning, ModelError, OnnxvizError, OptionError, TargetError, first_line
 from .guard import Limits, open_model
 from .layers import Layer, default_cam_layer, dims, layer_table, resolve_layer
 from .layout import Layout
@@ -39,6 +40,12 @@ class InputSpec:
     @property
     def axes(self) -> Layout:
         return layout_of(self.layout)
+
+    @property
+    def batch_dtype(self) -> np.dtype:
+        """The dtype of onnxviz's batches for this input: its own, but float32 for integer inputs (uint8 pixels
+        are kept as floats 0..255 and rounded only where onnxruntime is fed)."""
+        return np.dtype(np.float32) if np.issubdtype(self.dtype, np.integer) else self.dtype
 
     @property
     def channel_axis(self) -> int:
@@ -368,6 +375,21 @@ class Model:
             self.proto, self.normalization = original, "kept the original graph (onnxslim changed the outputs)"
             self.__dict__.pop("ort", None)
 
+    @property
+    def precision(self) -> str:
+        """How the graph computes and what gradients are taken on: "float32", or a half-precision or quantized
+        graph with how its gradients are made exact for what it computes."""
+        halves = sorted(onnx.helper.tensor_dtype_to_np_dtype(t).name for t in precision.half_types(self.proto))
+        quantized = qdq.kind(self.proto)
+        notes = []
+        if halves:
+            notes.append(f"{'/'.join(halves)} (onnxruntime runs it so; gradients on a float32 copy)")
+        if quantized == "fused kernels":
+            notes.append("int8 fused kernels (no gradients: quantize in the QDQ format)")
+        elif quantized:
+            notes.append(f"int8 {quantized} (gradients through fake quantization, straight-through rounding)")
+        return "; ".join(notes) or "float32"
+
     # -- inputs -----------------------------------------------------------------------------------------
     @property
     def input_size(self) -> tuple[int, int]:
@@ -445,11 +467,33 @@ class Model:
             fields, source = None, f"default {default}: the model's {key} metadata is ignored ({exc})"
             warnings.warn(f"onnxviz: {self.name}: {source}; pass --preprocess, --mean and --std if {default} is "
                           "wrong", stacklevel=3)
+        block = self.baked_preprocessing
+        if fields is None and block is not None:
+            fields, source = block.fields, f"detected: {block.describe()}"
+        elif fields is None and np.issubdtype(self.input.dtype, np.integer):
+            fields, source = {"mean": (0.0,), "std": (1.0,), "scale": 255.0}, \
+                f"raw pixels 0..255: the input is {self.input.dtype}"
         if fields is None:
             fields = preprocess.PRESETS[default]
             source = source if source != "metadata" else f"default {default} (no metadata: a guess)"
         layout = self.input.layout or "NCHW"
         return preprocess.Preprocessing(**{**fields, "layout": layout, "channels": channels}), source
+
+    @property
+    def pixels_cast_to_float(self) -> bool:
+        """An integer image input that the graph only casts to a float type: gradients with respect to its pixel
+        values exist (onnxviz keeps such batches as floats, and the converted graph's Cast passes them through)."""
+        floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE}
+        readers = [n for n in self.proto.graph.node if self.input.name in n.input]
+        return bool(self.input.layout) and bool(readers) and all(
+            n.op_type == "Cast" and any(a.name == "to" and a.i in floats for a in n.attribute) for n in readers)
+
+    @cached_property
+    def baked_preprocessing(self) -> baked.Block | None:
+        """The normalization the graph does itself at its start (then it is fed raw pixels), or None."""
+        if not self.input.layout:
+            return None
+        return baked.detect(self.proto, self.input.name, self.input.channels or 3)
 
     def use_request(self, request: preprocess.Request) -> None:
         """What a command line asked for (--preprocess, --mean, --std, --size), over the model's own."""
@@ -487,6 +531,14 @@ class Model:
             self._size_given = True
         base = base.with_(mean=mean, std=std, layout=self.input.layout or "NCHW", channels=self.input.channels or 3,
                           size=size)
+        block = self.baked_preprocessing
+        wanted = preprocess.Preprocessing(**{**block.fields, "layout": base.layout, "channels": base.channels}) \
+            if block is not None else None
+        if block is not None and wanted is not None and not (np.allclose(base._stats()[0], wanted._stats()[0]) and
+                                                             np.allclose(base._stats()[1], wanted._stats()[1]) and
+                                                             base.scale == wanted.scale):
+            warnings.warn(f"onnxviz: {self.name}: {block.describe()}; the preprocessing given (mean {base.mean}, std "
+                          f"{base.std}) normalizes it a second time", InputWarning, stacklevel=3)
         self._preprocessing = (base, "given")
 
     def probe_input(self, n: int | None = None, seed: int = 0) -> np.ndarray:
@@ -499,7 +551,10 @@ class Model:
             shape[rows], shape[cols] = h, w
         shape = [n, *(d if isinstance(d, int) and d > 0 else 1 for d in shape[1:])]
         rng = np.random.default_rng(seed)
-        return rng.standard_normal(shape).astype(self.input.dtype)
+        if np.issubdtype(self.input.dtype, np.integer):  # integers of its type, as the graph will be fed them
+            top = min(255, int(np.iinfo(self.input.dtype).max))
+            return rng.integers(0, top + 1, shape).astype(self.input.batch_dtype)
+        return rng.standard_normal(shape).astype(self.input.batch_dtype)
 
     # -- outputs and targets ----------------------------------------------------------------------------
     def score_tensor(self, target: Target) -> tuple[str, bool]:
@@ -573,7 +628,8 @@ class Model:
                                   "(occlusion, rise, scorecam) still work") from None
         diff = max(_max_difference(a, b) for a, b in zip(ref, got, strict=True))
         scale = max(float(np.abs(a[np.isfinite(a)]).max(initial=0)) for a in ref)
-        self.parity = Parity(diff, scale, self.parity_tolerance)
+        tolerance = qdq.parity_tolerance(self.proto, precision.parity_tolerance(self.proto, self.parity_tolerance))
+        self.parity = Parity(diff, scale, tolerance)
         return backend
 
     def gradient_backend(self):

@@ -107,7 +107,7 @@ def read_batch(source: ImageSource | Sequence[ImageSource], model: Model,
         img, _ = read_one(src, k)
         sizes.append((int(img.shape[0]), int(img.shape[1])))
         batch.append(pre.apply(resize(img, h, w)))
-    return ModelBatch.of(np.stack(batch).astype(model.input.dtype), pre), sizes
+    return ModelBatch.of(np.stack(batch).astype(model.input.batch_dtype), pre), sizes
 
 
 def load_image(source: ImageSource | Sequence[ImageSource], model: Model,

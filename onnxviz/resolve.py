@@ -50,9 +50,10 @@ def check_input(model: Model, cls: type[Method]) -> None:
         raise MethodError(f"{cls.name} explains images, but the model's input {spec.name!r} has shape "
                           f"{list(spec.shape)} (not N,C,H,W or N,H,W,C); for other inputs use saliency, "
                           "input_x_gradient, integrated_gradients, smoothgrad or finite_difference")
-    if cls.requires == "gradients" and not np.issubdtype(spec.dtype, np.floating):
-        raise MethodError(f"{cls.name} needs gradients, but the model's input is {spec.dtype}: no gradient flows "
-                          "through an integer input. Use a forward-only method (occlusion, rise, finite_difference)")
+    if cls.requires == "gradients" and not np.issubdtype(spec.dtype, np.floating) and not model.pixels_cast_to_float:
+        raise MethodError(f"{cls.name} needs gradients, but the model's input is {spec.dtype} and is not cast to a "
+                          "float first (token ids, indices): no gradient flows through it. Use a forward-only method "
+                          "(occlusion, rise, finite_difference)")
 
 
 def gradient_source(model: Model, cls: type[Plugin], gradient: str | Estimator) -> Estimator | None:

@@ -102,7 +102,7 @@ def noise_robustness(model: Model, images: Sequence[str | Path], labels: list[in
     ctx = Context(model, Target(softmax=True), np.zeros(len(clean), np.int64), batch_size=batch_size, seed=seed)
 
     def probabilities(batch: np.ndarray) -> np.ndarray:
-        x = np.stack([pre.apply(img) for img in batch]).astype(model.input.dtype)
+        x = np.stack([pre.apply(img) for img in batch]).astype(model.input.batch_dtype)
         out = ctx.outputs(x, (ctx.score_tensor,))[0]
         return softmax(out) if ctx.softmax else out
 

@@ -287,9 +287,18 @@ def test_several_inputs_non_image_and_integer_inputs_are_explained_or_refused_wi
                         inputs=(helper.make_tensor_value_info("x", TensorProto.INT64, ["N", 1, 4, 4]),))
     model = onnxviz.load(integer)
     xi = np.arange(32, dtype=np.int64).reshape(2, 1, 4, 4)
-    with pytest.raises(onnxviz.MethodError, match="no gradient flows through an integer input"):
-        onnxviz.explain(model, xi, "saliency")
+    # integer pixels the graph casts to floats (issue 21): the gradient wrt the pixel values is the Gemm's row
+    np.testing.assert_allclose(onnxviz.explain(model, xi, "saliency", target=1, abs=False).attributions,
+                               np.broadcast_to(hm.W[1].reshape(1, 4, 4), (2, 1, 4, 4)), rtol=1e-6)
     assert onnxviz.explain(model, xi, "occlusion", window=2, progress=False).attributions.shape == (2, 1, 4, 4)
+    table = onnx.numpy_helper.from_array(np.random.default_rng(0).random((256, 1)).astype(np.float32), "table")
+    ids = hm._model([helper.make_node("Gather", ["table", "x"], ["g"]),  # integers as indices: no pixels
+                     helper.make_node("Flatten", ["g"], ["f"]),
+                     helper.make_node("Gemm", ["f", "W"], ["y"], transB=1)], [*weights, table],
+                    inputs=(helper.make_tensor_value_info("x", TensorProto.INT64, ["N", 1, 4, 4]),))
+    with pytest.raises(onnxviz.MethodError, match=r"is not cast to a float first \(token ids, indices\): no "
+                                                  "gradient flows through it"):
+        onnxviz.explain(onnxviz.load(ids), xi, "saliency")
 
 
 def test_a_negative_target_is_refused(tmp_path):

@@ -21,7 +21,7 @@ def class_scores(model: Model, images: np.ndarray, pre: Preprocessing, view: str
     """(N, classes) scores of [0, 1] images through onnxruntime (not counted: the engine's own passes): a
     classifier's output, or what a view reads (see views.py); `rows` say which image each row belongs to."""
     view = ClassView(view) if isinstance(view, str) else view
-    outs = model.run(pre.apply(images).astype(model.input.dtype), view.tensors, batch_size)
+    outs = model.run(pre.apply(images).astype(model.input.batch_dtype), view.tensors, batch_size)
     if isinstance(view, ClassView) and outs[0].ndim != 2:
         raise ModelError(f"attacks need a classifier: output {view.tensor!r} has shape {outs[0].shape}, not "
                          "(N, classes); for a detector, attack one detection: --target det:K")
@@ -132,7 +132,7 @@ class Oracle:
                 (g,) = torch.autograd.grad(j.sum(), xt)
                 return [g.detach().cpu().numpy()]
 
-        x = self.pre.apply(imgs).astype(self.model.input.dtype)
+        x = self.pre.apply(imgs).astype(self.model.input.batch_dtype)
         with torch.enable_grad():
             (g,) = self.runner.chunked(chunk, (x, rows))
         return self.pre.pullback(g, imgs.shape[-1])

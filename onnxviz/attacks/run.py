@@ -89,7 +89,7 @@ def attack(model: Model | str | os.PathLike, images: ImageSource | Sequence[Imag
         if transfer_to or labels is not None:
             raise OnnxvizError("an attack on a detection takes no labels and no --transfer-to: the detection is the "
                                "label, and other models may not detect it")
-        view, columns = detection_view(model, Target.parse(target), pre.apply(imgs).astype(model.input.dtype),
+        view, columns = detection_view(model, Target.parse(target), pre.apply(imgs).astype(model.input.batch_dtype),
                                        batch_size, vanish=to is None)
         clean = class_scores(model, imgs, pre, view, batch_size)
         given = None
@@ -118,7 +118,7 @@ def attack(model: Model | str | os.PathLike, images: ImageSource | Sequence[Imag
     after = class_scores(model, adv, pre, view, batch_size)
     success = oracle.is_adversarial(after, np.arange(len(adv)))
     if isinstance(view, DetectionView):  # judged on the model's own detections of the adversarials
-        success = judge(model, view, pre.apply(adv).astype(model.input.dtype), targets, batch_size)
+        success = judge(model, view, pre.apply(adv).astype(model.input.batch_dtype), targets, batch_size)
     linf, l2 = norms(adv - imgs)
     transfers = [_transfer(m, imgs, adv, given is not None, label_arr, targets, success, batch_size)
                  for m in transfer_to]

@@ -25,7 +25,7 @@ from onnx2torch.onnx_node import OnnxNode
 from onnx2torch.utils.common import OnnxMapping, OnnxToTorchModule, OperationConverterResult, onnx_mapping_from_node
 from torch import nn
 
-from . import batch_norm, resize
+from . import batch_norm, quantized, resize
 
 # Version bumps that only widened the accepted element types (bfloat16, float8, int4, ...): the newest
 # converter onnx2torch has for the op is exactly right for them.
@@ -240,6 +240,12 @@ def register() -> None:
                 _alias(op, version)
     add_converter("AveragePool", 22)(_average_pool_19)
     _replace("LayerNormalization", 17, _layer_norm)
+    for version in quantized.VERSIONS:
+        _replace("QuantizeLinear", version, quantized.quantize)
+        _replace("DequantizeLinear", version, quantized.dequantize)
+    _replace("DynamicQuantizeLinear", 11, quantized.dynamic_quantize)
+    _replace("MatMulInteger", 10, quantized.matmul_integer)
+    _replace("ConvInteger", 10, quantized.conv_integer)
     for version in batch_norm.VERSIONS:
         _replace("BatchNormalization", version, batch_norm.converter(version))
     _registered = True

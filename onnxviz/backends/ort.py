@@ -69,6 +69,16 @@ def set_threads(n: int) -> None:
     _THREADS["intra_op"] = max(0, int(n))
 
 
+def as_input(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """A batch in the graph's input dtype; an integer input gets the nearest integers within its range (onnxviz keeps
+    such batches as floats, so perturbations and paths stay continuous: no wrap-around, no truncation)."""
+    dtype = np.dtype(dtype)
+    if np.issubdtype(dtype, np.integer) and not np.issubdtype(np.asarray(x).dtype, np.integer):
+        info = np.iinfo(dtype)
+        x = np.clip(np.rint(x), info.min, info.max)
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
 class OrtBackend:
     """Forward passes on onnxruntime. Sessions are cached per requested output set."""
 
@@ -102,7 +112,7 @@ class OrtBackend:
 
     def run(self, x: np.ndarray, outputs: tuple[str, ...]) -> list[np.ndarray]:
         """One forward pass of one chunk; returns the requested tensors."""
-        feed = {self.input_name: np.ascontiguousarray(x, dtype=self.input_dtype)}
+        feed = {self.input_name: as_input(x, self.input_dtype)}
         return _run(self.session(outputs), outputs, feed, self.limits)
 
     def run_from(self, layer: str | tuple[str, ...], acts: np.ndarray | tuple[np.ndarray, ...], x: np.ndarray,
@@ -114,5 +124,5 @@ class OrtBackend:
         fed = dict(zip(layers, arrays, strict=True))
         feed = {}
         for inp in session.get_inputs():
-            feed[inp.name] = fed[inp.name] if inp.name in fed else np.ascontiguousarray(x, dtype=self.input_dtype)
+            feed[inp.name] = fed[inp.name] if inp.name in fed else as_input(x, self.input_dtype)
         return _run(session, outputs, feed, self.limits)

@@ -14,6 +14,7 @@ import onnx
 from ..errors import ConversionError, DependencyError
 from ..guard.limits import Limits
 from ..guard.run import torch_pass
+from . import precision, qdq
 
 INSTALL_HINT = 'install the torch extra: pip install "onnxviz[torch]"'
 
@@ -113,7 +114,14 @@ class TorchBackend:
 
         compat.register()
         self.device = torch_device(device)
-        fixed = compat.fix_graph(proto)
+        fused = qdq.fused_operators(proto)
+        if fused:
+            raise ConversionError(f"this graph runs fused quantized kernels ({', '.join(fused)}: the QOperator "
+                                  "format), which have no float counterpart to differentiate; quantize it in the QDQ "
+                                  "format (onnxruntime.quantization's quant_format=QuantFormat.QDQ), whose gradients "
+                                  "onnxviz takes through fake quantization. Forward-only methods (occlusion, rise, "
+                                  "scorecam) still work")
+        fixed = compat.fix_graph(qdq.fold_weights(precision.as_float32(proto)))
         try:
             module = convert(fixed, attach_onnx_mapping=True)
         except Exception as exc:  # onnx2torch raises NotImplementedError, KeyError, RuntimeError...

@@ -127,6 +127,7 @@ def facts(model: Model, with_torch: bool = True) -> list[tuple[str, str]]:
         ("input", f"{spec.name}  {spec.dtype}  {shape_text(spec.shape)}  layout {spec.layout or 'n/a'}  batch {batch}"),
         ("outputs", ", ".join(model.outputs)),
         ("graph", model.normalization),
+        ("precision", model.precision),
     ]
     for out, logits in model.softmax_tails.items():
         rows.append(("softmax", f"{out} ends in Softmax: targets explain the logits {logits!r} "

@@ -80,7 +80,8 @@ def _reference(model: Model, source: str, output: str, dim: int) -> np.ndarray:
     else:
         image = read_image(path)
         h, w = model.input_size
-        (ref,) = model.run(model.preprocessing.apply(resize(image, h, w))[None].astype(model.input.dtype), (output,))
+        batch = model.preprocessing.apply(resize(image, h, w))[None].astype(model.input.batch_dtype)
+        (ref,) = model.run(batch, (output,))
         vector = embedding(ref, output)[0]
     if not np.isfinite(vector).all() or not np.linalg.norm(vector) > 0:
         raise TargetError(f"the reference embedding from {source} is zero or not finite: no direction to compare with")
