@@ -272,8 +272,11 @@ class Context:
         self.backends_used.add("onnxruntime (estimated gradient)")
         if self.estimator is None:
             raise MethodError("gradients are not estimated in this run: ctx.grad uses the torch backend")
+        estimator = self.estimator
+        if np.issubdtype(self.model.input.dtype, np.integer) and estimator.sigma < 1:
+            estimator = dataclasses.replace(estimator, sigma=1.0)  # integer pixels are fed in whole steps
         return self.runner.estimated_gradients(xb, lambda i, batch: self.for_samples([i] * len(batch)).score(batch),
-                                               self.estimator, on_chunk)
+                                               estimator, on_chunk)
 
     # -- graph facts ------------------------------------------------------------------------------------
     def linear_head(self, layer: str | None = None) -> tuple[np.ndarray, np.ndarray]:

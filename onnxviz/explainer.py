@@ -153,7 +153,7 @@ class Explainer:
         if cls.output == "map":
             raw = attributions if raw is None else raw
             attributions = np.stack([resize(m, *ctx.input_size(x)) for m in attributions])
-        self._extras(out.extras, ctx, found, photos, len(x))
+        self._extras(out.extras, ctx, found, photos, len(x), tuple(x.shape[1:]))
         if preprocessing is None or preprocessing == model.preprocessing:
             out.extras.setdefault("assumptions", model.assumptions())
         return Explanation(
@@ -193,7 +193,7 @@ class Explainer:
         return ctx, found, photos
 
     def _extras(self, extras: dict, ctx: Context, found: targets.Resolved, photos: list[tuple[int, int]] | None,
-                n: int) -> None:
+                n: int, sample: tuple[int, ...]) -> None:
         """What the engine adds to every result: parity, display hints, the region drawn, the gradient source."""
         model = self.model
         if model.parity is not None and "torch" in ctx.backends_used:
@@ -215,6 +215,8 @@ class Explainer:
             extras.setdefault("region_boxes", [list(b) for b in boxes])
             extras.setdefault("region_space", list(clean.shape[2:4]))
         if self.estimator is not None:
-            extras.setdefault("gradient", self.estimator.describe())
+            rows, cols = model.input.axes.spatial_axes
+            spatial = (rows - 1, cols - 1) if model.input.layout else None
+            extras.setdefault("gradient", self.estimator.describe(sample, spatial))
             if "onnxruntime (estimated gradient)" in ctx.backends_used:
                 ctx.backends_used.discard("onnxruntime")

@@ -43,13 +43,17 @@ class Runner:
 
     def estimated_gradients(self, samples: np.ndarray, score: Callable[[int, np.ndarray], np.ndarray],
                             estimator: Estimator, on_each: Progress = None,
-                            rng_of: Callable[[int], np.random.Generator] | None = None) -> np.ndarray:
+                            rng_of: Callable[[int], np.random.Generator] | None = None,
+                            spatial: tuple[int, int] | None = None) -> np.ndarray:
         """Black-box gradients per sample: score(i, batch) -> one value per row of perturbed copies of sample i.
-        Draws come from rng_of(i) (default: seeded by sample i itself)."""
+        Draws come from rng_of(i) (default: seeded by sample i itself). `spatial`: a sample's (H, W) axes, for
+        estimates on cells (default: the model input's, when it is an image)."""
+        if spatial is None and self.model.input.layout:
+            spatial = tuple(a - 1 for a in self.model.input.axes.spatial_axes)  # type: ignore[assignment]
         grads = np.empty(samples.shape, np.float32)
         for i, sample in enumerate(samples):
             rng = rng_of(i) if rng_of is not None else self.rng(sample)
-            grads[i] = estimate_gradient(sample, functools.partial(score, i), estimator, rng)
+            grads[i] = estimate_gradient(sample, functools.partial(score, i), estimator, rng, spatial)
             if on_each:
                 on_each(1)
         return grads

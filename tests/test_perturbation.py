@@ -56,9 +56,47 @@ def test_nes_and_spsa_converge_to_the_gradient(digits_model, digits_batch):
         errors = []
         for queries in (20, 200, 2000):
             est = onnxviz.explain(digits_model, digits_batch[:1], "saliency", abs=False,
-                                  gradient=Estimator(kind, queries)).attributions[0]
+                                  gradient=Estimator(kind, queries, cells=1)).attributions[0]
             errors.append(np.linalg.norm(est - exact) / np.linalg.norm(exact))
         assert errors[0] > errors[1] > errors[2], (kind, errors)
+
+
+def _cell_means(grad: np.ndarray, side: int) -> np.ndarray:
+    """(C, H, W) -> each value replaced by the mean over its side x side cell (edge cells smaller)."""
+    out = np.empty_like(grad)
+    for y in range(0, grad.shape[1], side):
+        for x in range(0, grad.shape[2], side):
+            cell = grad[:, y : y + side, x : x + side]
+            out[:, y : y + side, x : x + side] = cell.mean(axis=(1, 2), keepdims=True)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["nes", "spsa"])
+def test_estimates_on_cells_reach_the_cosine_they_announce(digits_model, digits_batch, kind):
+    """With cells, the estimate is of the gradient averaged over each cell (exactly: its expectation), and its cosine
+    with that average is what the description announces (sqrt(m / (m + d +- 1)), d cells, m probe pairs), within the
+    spread of a random estimate; per pixel at the same budget it is far lower (the map would be noise)."""
+    from onnxviz.estimate import expected_cosine
+
+    exact = onnxviz.explain(digits_model, digits_batch[:4], "saliency", abs=False, progress=False).attributions
+    estimator = Estimator(kind, 400, cells=4)
+    ex = onnxviz.explain(digits_model, digits_batch[:4], "saliency", abs=False, gradient=estimator, progress=False)
+    announced = expected_cosine(estimator, (1, 32, 32), (1, 2), 4)
+    assert f"4 x 4 px cells, expected cosine {announced:.2f} with the cell-averaged gradient" in ex.extras["gradient"]
+    cosines, scales = [], []
+    for est, grad in zip(ex.attributions, exact, strict=True):
+        target = _cell_means(grad, 4)
+        cosines.append(float((est * target).sum() / (np.linalg.norm(est) * np.linalg.norm(target))))
+        scales.append(float((est * target).sum() / (target * target).sum()))  # 1 on average: unbiased
+        assert np.allclose(est, _cell_means(est, 4), atol=1e-6)  # constant over each cell
+    assert abs(np.mean(cosines) - announced) < 0.1, (cosines, announced)
+    assert abs(np.mean(scales) - 1) < 0.25, scales  # a sum over the cell instead of its mean would be 16x
+    per_pixel = expected_cosine(estimator, (1, 32, 32), (1, 2), 1)
+    assert per_pixel < 0.6 * announced
+    assert Estimator(kind, 400).cell((1, 32, 32), (1, 2)) == 2  # auto: 1024 values give 0.40 at 400 queries; 256, 0.66
+    assert Estimator(kind, 200).cell((3, 224, 224), (1, 2)) == {"nes": 25, "spsa": 23}[kind]  # a 224 x 224 photo
+    flagged = Estimator(kind, 200, cells=1).describe((3, 224, 224), (1, 2))
+    assert "expected cosine 0.03" in flagged and "LOW: more noise than gradient" in flagged
 
 
 def test_estimated_queries_are_counted_exactly(linear_model, monkeypatch):

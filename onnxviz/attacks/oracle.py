@@ -147,7 +147,8 @@ class Oracle:
         if self.estimator is None:
             raise MethodError("no gradient estimator was set for this attack: use gradient='estimate'")
         # seeded by the image under attack (not by the current step's copy of it)
-        return self.runner.estimated_gradients(imgs, j, self.estimator, rng_of=lambda k: self.rng(int(rows[k])))
+        return self.runner.estimated_gradients(imgs, j, self.estimator, rng_of=lambda k: self.rng(int(rows[k])),
+                                               spatial=(0, 1))  # images are (H, W, C) here
 
     # -- progress ----------------------------------------------------------------------------------------
     def progress(self, total: int, desc: str, unit: str = "step") -> tqdm:

@@ -122,7 +122,7 @@ def attack(model: Model | str | os.PathLike, images: ImageSource | Sequence[Imag
     linf, l2 = norms(adv - imgs)
     transfers = [_transfer(m, imgs, adv, given is not None, label_arr, targets, success, batch_size)
                  for m in transfer_to]
-    extras = {"gradient": estimator.describe()} if estimator is not None else {}
+    extras = {"gradient": estimator.describe(tuple(imgs.shape[1:]), (0, 1))} if estimator is not None else {}
     if "onnxruntime (estimated gradient)" in oracle.backends_used:
         oracle.backends_used.discard("onnxruntime")
     return AttackResult(
