@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 
 from . import baked, graph_cache, preprocess
-from .backends import precision, qdq
+from .backends import precision, qdq, specialize
 from .backends.batching import run_batched
 from .backends.graph import cut_from
 from .backends.ort import OrtBackend
@@ -607,8 +607,9 @@ class Model:
     @cached_property
     def torch(self):
         """The onnx2torch conversion, checked against onnxruntime on a probe input (see `parity`)."""
-        try:
-            backend = TorchBackend(self.proto, self.device, self.limits)
+        try:  # If nodes that branch on shapes alone take their branch at the probe's shape (onnx2torch has no If)
+            specialized = specialize.inline_ifs(self.proto, lambda names: self.ort.run(self.probe_input(), names))
+            backend = TorchBackend(specialized, self.device, self.limits)
         except ConversionError as exc:
             self.conversion_error = str(exc)
             raise

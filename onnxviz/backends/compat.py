@@ -201,6 +201,17 @@ def _layer_norm(node: OnnxNode, graph: OnnxGraph) -> OperationConverterResult:
     return OperationConverterResult(torch_module=module, onnx_mapping=mapping)
 
 
+class Size(nn.Module, OnnxToTorchModule):
+    """Size: the number of elements, an int64 scalar."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tensor(x.numel(), dtype=torch.int64, device=x.device)
+
+
+def _size(node: OnnxNode, graph: OnnxGraph) -> OperationConverterResult:
+    return OperationConverterResult(torch_module=Size(), onnx_mapping=onnx_mapping_from_node(node))
+
+
 def _replace(op_type: str, version: int, converter) -> None:
     """Register `converter` in place of onnx2torch's own for that op and version."""
     description = converters.OperationDescription(domain="", operation_type=op_type, version=version)
@@ -244,6 +255,8 @@ def register() -> None:
         _replace("QuantizeLinear", version, quantized.quantize)
         _replace("DequantizeLinear", version, quantized.dequantize)
     _replace("DynamicQuantizeLinear", 11, quantized.dynamic_quantize)
+    for version in (1, 13, 19, 21, 23, 24, 25):
+        _replace("Size", version, _size)
     _replace("MatMulInteger", 10, quantized.matmul_integer)
     _replace("ConvInteger", 10, quantized.conv_integer)
     for version in batch_norm.VERSIONS:

@@ -41,6 +41,9 @@ def _conversion_error(exc: Exception, proto: onnx.ModelProto) -> ConversionError
     match = re.search(r"operation_type='(\w+)', version=(\d+)", str(exc))
     if match:
         what = f"operator {match.group(1)} (schema version {match.group(2)}, model opset {opset.get('ai.onnx')})"
+        if match.group(1) in ("If", "Loop", "Scan"):
+            what += (" (control flow: an If whose condition depends only on shapes is specialized, but this one reads "
+                     "the input's values, or it is a loop)")
     else:
         what = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     return ConversionError(
