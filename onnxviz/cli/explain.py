@@ -13,7 +13,7 @@ from ..estimate import Estimator
 from ..explainer import Explainer
 from ..model import Model
 from ..viz.report import write_run
-from .options import echo, model_options, out_option, route_options, target_options
+from .options import cell_size, echo, model_options, out_option, route_options, target_options
 
 
 @click.command(short_help="Explain images with one or more methods.")
@@ -38,13 +38,16 @@ from .options import echo, model_options, out_option, route_options, target_opti
 @click.option("--estimator", type=click.Choice(["nes", "spsa"]), default="nes", show_default=True,
               help="Gradient estimator.")
 @click.option("--queries", type=int, default=200, show_default=True, help="Forward passes per estimated gradient.")
+@click.option("--cells", default="auto", show_default=True, metavar="PIXELS|auto",
+              help="Estimated gradients: the side of the square cells directions are drawn on (auto: the smallest "
+                   "whose expected cosine with the gradient reaches 0.5; 1: every pixel).")
 @click.option("--no-arrays", is_flag=True, help="Write pictures only, no .npz arrays.")
 @click.option("--smooth", type=click.FloatRange(0, 1000), default=0.0, show_default=True, metavar="SIGMA",
               help="Blur the drawn maps (sigma in input pixels); the arrays are unchanged.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @model_options
 def explain(model: Model, images, method_names, options, target, layer, out, batch_size, seed, gradient, backend,
-            estimator, queries, no_arrays, smooth, quiet) -> None:
+            estimator, queries, cells, no_arrays, smooth, quiet) -> None:
     """Explain IMAGES with one or more methods; writes overlays, a grid, arrays and index.html to --out."""
     names = list(dict.fromkeys(method_names))
     routed = route_options(options, names)
@@ -53,7 +56,7 @@ def explain(model: Model, images, method_names, options, target, layer, out, bat
         raise OptionError(f"--layer is only used by layer methods, and none of {', '.join(names)} takes one")
     x, sizes = api.read_batch(list(images), model)
     gradient = {"ort": "estimate", "torch": "exact"}.get(backend, gradient)
-    source = Estimator(estimator, queries) if gradient == "estimate" else gradient
+    source = Estimator(estimator, queries, cells=cell_size(cells)) if gradient == "estimate" else gradient
     explainers = {n: Explainer(model, n, layer=layer if classes[n].needs_layer else None, gradient=source,
                                batch_size=batch_size, seed=seed, progress=not quiet, **routed[n]) for n in names}
     results = []

@@ -188,3 +188,13 @@ def target_options(default: str | None = "top1", help_default: str = ""):
         return wrapper
 
     return decorate
+
+
+def cell_size(text: str) -> int | str:
+    """--cells: "auto" or a whole number of pixels."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise OptionError(f"--cells takes a number of pixels (1, 8, 16) or auto, not {text!r}") from None
