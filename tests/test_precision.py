@@ -133,3 +133,52 @@ def test_info_states_the_precision(digits):
         run = CliRunner().invoke(cli, ["info", str(folder / f"{variant}.onnx")])
         assert run.exit_code == 0, run.output
         assert any(line.startswith("precision") and text in line for line in run.output.splitlines()), run.output
+
+
+@pytest.fixture(scope="module")
+def resnet_variants(tmp_path_factory):
+    """resnet18 (random weights, 64 x 64) exported by the legacy exporter, then converted and quantized as the
+    issue's users did: fp16, static QDQ calibrated on photo crops, dynamic."""
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    from skimage import data
+
+    from models.exports import export
+
+    folder = tmp_path_factory.mktemp("resnet_variants")
+    torch.manual_seed(0)
+    path = export(torchvision.models.resnet18(num_classes=10).eval(), folder / "fp32.onnx", "legacy", size=64)
+    onnx.save(float16.convert_float_to_float16(onnx.load(str(path))), folder / "fp16.onnx")
+    quant_pre_process(str(path), str(folder / "pre.onnx"))
+    base = onnxviz.load(path)
+    crops = [im[k * 40 : k * 40 + 256, k * 40 : k * 40 + 256] / 255.0 for im in (data.chelsea(), data.coffee())
+             for k in range(4)]
+    x = onnxviz.load_image(crops, base)
+
+    class Reader(quantization.CalibrationDataReader):
+        def __init__(self):
+            self.rows = iter([{base.input.name: x[i : i + 1]} for i in range(len(x))])
+
+        def get_next(self):
+            return next(self.rows, None)
+
+    quantization.quantize_static(str(folder / "pre.onnx"), str(folder / "qdq.onnx"), Reader(),
+                                 quant_format=quantization.QuantFormat.QDQ)
+    quantization.quantize_dynamic(str(folder / "pre.onnx"), str(folder / "dynamic.onnx"),
+                                  weight_type=quantization.QuantType.QInt8)
+    return folder, x[:2]
+
+
+@pytest.mark.parametrize("variant", ["fp16", "qdq", "dynamic"])
+def test_resnet18_variants_convert_with_parity_and_exact_gradients(resnet_variants, variant):
+    """Residual Adds between QDQ pairs, batch norms folded by the exporter, a float16 graph: each converts, agrees
+    with onnxruntime within its tolerance, and gradient methods run on PyTorch (not on estimates)."""
+    folder, x = resnet_variants
+    model = onnxviz.load(folder / f"{variant}.onnx")
+    model.gradient_backend()
+    assert model.parity.ok, model.parity
+    for method in ("saliency", "gradcam"):
+        ex = onnxviz.explain(model, x.astype(model.input.batch_dtype), method, target=3, progress=False)
+        assert ex.backend == "onnxruntime+torch" and "precision" in ex.extras, (method, ex.backend)
+        assert np.isfinite(ex.attributions).all() and np.abs(ex.attributions).max() > 0
