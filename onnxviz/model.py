@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 
 from . import baked, graph_cache, preprocess
-from .backends import precision, qdq, specialize
+from .backends import precision, qdq, specialize, unroll
 from .backends.batching import run_batched
 from .backends.graph import cut_from
 from .backends.ort import OrtBackend
@@ -608,7 +608,10 @@ class Model:
     def torch(self):
         """The onnx2torch conversion, checked against onnxruntime on a probe input (see `parity`)."""
         try:  # If nodes that branch on shapes alone take their branch at the probe's shape (onnx2torch has no If)
-            specialized = specialize.inline_ifs(self.proto, lambda names: self.ort.run(self.probe_input(), names))
+            def evaluate(names: tuple[str, ...]) -> list[np.ndarray]:
+                return self.ort.run(self.probe_input(), names)
+
+            specialized = unroll.unroll_loops(specialize.inline_ifs(self.proto, evaluate), evaluate)
             backend = TorchBackend(specialized, self.device, self.limits)
         except ConversionError as exc:
             self.conversion_error = str(exc)

@@ -44,12 +44,17 @@ def test_the_whole_suite_is_registered():
 
 
 TRANSFORMER_ONLY = {"rollout", "legrad", "vit_reciprocam"}  # they read attention: the digits CNN has none
+DETECTION_ONLY = {"drise"}  # it explains a detection: on a tiny YOLOv8n, det:0 (and det:1 to follow the target)
 
 
 @pytest.mark.parametrize("name", REGISTERED)
 def test_every_registered_method_keeps_the_contract(name, request):
     if name in TRANSFORMER_ONLY:
         check_method(name, model=onnxviz.load(request.getfixturevalue("tiny_vit"), preprocessing="unit"))
+    elif name in DETECTION_ONLY:
+        model = onnxviz.load(request.getfixturevalue("tiny_yolo"))
+        x = np.random.default_rng(0).random((2, 3, 128, 160)).astype(np.float32)
+        check_method(name, model=model, x=x, target="det:0", other_target="det:1", n_masks=16)
     else:
         check_method(name)
 

@@ -57,23 +57,36 @@ def inline_ifs(proto: onnx.ModelProto, evaluate: Callable[[tuple[str, ...]], lis
         branch = next(a.g for a in node.attribute if a.name == ("then_branch" if bool(taken[node.input[0]])
                                                                    else "else_branch"))
         prefix = f"{node.name or 'if'}_{k}/"
-        inner = {o for n in branch.node for o in n.output if o} | {i.name for i in branch.initializer}
-        rename = {name: prefix + name for name in inner}
-        for init in branch.initializer:
-            moved = onnx.TensorProto()
-            moved.CopyFrom(init)
-            moved.name = rename[init.name]
-            copy.graph.initializer.append(moved)
-        for inner_node in branch.node:
-            moved = onnx.NodeProto()
-            moved.CopyFrom(inner_node)
-            moved.name = prefix + (inner_node.name or inner_node.op_type)
-            moved.input[:] = [rename.get(i, i) for i in inner_node.input]
-            moved.output[:] = [rename.get(o, o) for o in inner_node.output]
-            nodes.append(moved)
+        rename = inner_names(branch, prefix)
+        nodes.extend(inline(branch, prefix, rename, copy.graph))
         for out, result in zip(node.output, branch.output, strict=True):
             nodes.append(onnx.helper.make_node("Identity", [rename.get(result.name, result.name)], [out],
                                                name=f"{prefix}{out}"))
     del copy.graph.node[:]
     copy.graph.node.extend(nodes)
     return copy
+
+
+def inner_names(body: onnx.GraphProto, prefix: str) -> dict[str, str]:
+    """The names a subgraph defines (its nodes' outputs, its initializers), each under `prefix`."""
+    inner = {o for n in body.node for o in n.output if o} | {i.name for i in body.initializer}
+    return {name: prefix + name for name in inner}
+
+
+def inline(body: onnx.GraphProto, prefix: str, rename: dict[str, str], graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+    """A subgraph's nodes renamed by `rename` (names it reads from around it stay), its initializers moved into
+    `graph`: what to put where the node that held it was."""
+    for init in body.initializer:
+        moved = onnx.TensorProto()
+        moved.CopyFrom(init)
+        moved.name = rename[init.name]
+        graph.initializer.append(moved)
+    nodes = []
+    for inner_node in body.node:
+        moved_node = onnx.NodeProto()
+        moved_node.CopyFrom(inner_node)
+        moved_node.name = prefix + (inner_node.name or inner_node.op_type)
+        moved_node.input[:] = [rename.get(i, i) for i in inner_node.input]
+        moved_node.output[:] = [rename.get(o, o) for o in inner_node.output]
+        nodes.append(moved_node)
+    return nodes
