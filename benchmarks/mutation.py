@@ -41,6 +41,13 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "attacks": (["onnxviz/attacks/*"], ["tests/test_attacks.py", "tests/test_attacks_art.py"]),
     "estimate": (["onnxviz/estimate.py"], ["tests/test_perturbation.py", "tests/test_attacks.py"]),
     "receptive": (["onnxviz/inspect/receptive.py"], ["tests/test_inspect.py"]),
+    # target kinds: detection decoding and matching, similarities, values, units (the detection tests build YOLOs)
+    "targets": (["onnxviz/targets/*", "onnxviz/attacks/views.py"],
+                ["tests/test_detection.py", "tests/test_targets_kinds.py", "tests/test_segmentation.py"]),
+    # deployed files: precision, quantization, baked preprocessing, control flow
+    "deployed": (["onnxviz/backends/precision.py", "onnxviz/backends/qdq.py", "onnxviz/backends/quantized.py",
+                  "onnxviz/baked.py", "onnxviz/backends/specialize.py", "onnxviz/backends/unroll.py"],
+                 ["tests/test_precision.py", "tests/test_input_kinds.py", "tests/test_specialize.py"]),
 }
 STATUS = re.compile(r"^\s*(?P<name>[\w.ǁ]+__mutmut_\d+): (?P<status>.+)$")
 

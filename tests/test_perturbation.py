@@ -323,3 +323,18 @@ def test_rise_is_the_mask_weighted_mean_score_over_every_mask_it_drew(monkeypatc
     scores = (x[0].astype(np.float64)[None] * masks[:, None]).reshape(300, -1) @ weight[1].astype(np.float64) - 1.0
     theirs = np.tensordot(scores, masks, axes=1) / (300 * 0.3)
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5 * np.abs(theirs).max())  # float32 scores
+
+
+def test_the_announced_cosine_is_exact_where_the_estimate_is():
+    """Rademacher probes on one value measure its slope exactly (u^2 = 1): SPSA's announced cosine is 1 there, NES's
+    sqrt(m / (m + 2)); the formula at a few sizes, as the theory gives it."""
+    from onnxviz.estimate import estimate_gradient, expected_cosine
+
+    assert expected_cosine(Estimator("spsa", 4, cells=1), (1,), None) == 1.0
+    assert expected_cosine(Estimator("nes", 4, cells=1), (1,), None) == pytest.approx(np.sqrt(2 / 4))
+    assert expected_cosine(Estimator("nes", 200, cells=1), (3, 10, 10), (1, 2)) == pytest.approx(np.sqrt(100 / 401))
+    assert expected_cosine(Estimator("spsa", 200, cells=1), (3, 10, 10), (1, 2)) == pytest.approx(np.sqrt(100 / 399))
+    assert expected_cosine(Estimator("nes", 200), (3, 10, 10), (1, 2), 5) == pytest.approx(np.sqrt(100 / 113))
+    slope = estimate_gradient(np.array([0.3]), lambda batch: 2.5 * batch[:, 0], Estimator("spsa", 4, cells=1),
+                              np.random.default_rng(0))
+    np.testing.assert_allclose(slope, [2.5], rtol=1e-6)
