@@ -11,8 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 import onnxviz
 from onnxviz.cli import cli
 from onnxviz.estimate import Estimator, estimate_gradient
-from onnxviz.methods.finite_difference import group_labels
-from onnxviz.segments import superpixels
+from onnxviz.segments import group_labels, superpixels
 from tests.tiny_models import linear
 
 RNG = np.random.default_rng(3)
