@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -12,6 +13,14 @@ from .layout import Layout
 from .layout import layout as layout_of
 
 NAMED = ("mean", "blur", "uniform")
+
+
+def check_baseline(spec: object, named: tuple[str, ...] = NAMED, files: bool = True) -> None:
+    """Refuse a baseline string that names nothing: not one of `named`, nor (where `files`) an existing image."""
+    if not isinstance(spec, str) or spec in named or (files and Path(spec).is_file()):
+        return
+    also = ", or an image file" if files else ""
+    raise ValueError(f"baselines {spec!r} is not a number, an array, one of {', '.join(named)}{also}")
 
 
 def make_baseline(spec: float | str | np.ndarray, x: np.ndarray, layout: Layout | str,

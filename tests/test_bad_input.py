@@ -77,7 +77,19 @@ def test_debug_shows_the_traceback():
     assert isinstance(result.exception, onnxviz.ModelError)
 
 
-BLOCK_TORCH = "import sys; sys.modules['torch'] = None; sys.modules['onnx2torch'] = None; "
+# torch made unimportable as on a machine without it: a finder that refuses it and find_spec that reports it
+# absent (a None in sys.modules would look installed to libraries that check sys.modules, as scipy's array API does)
+BLOCK_TORCH = """import sys, importlib.util
+ABSENT = ('torch', 'onnx2torch', 'torchvision')
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition('.')[0] in ABSENT:
+            raise ModuleNotFoundError(f'No module named {name!r}', name=name)
+sys.meta_path.insert(0, NoTorch())
+_find_spec = importlib.util.find_spec
+importlib.util.find_spec = lambda name, package=None: (
+    None if name.partition('.')[0] in ABSENT else _find_spec(name, package))
+"""
 
 
 def _without_torch(code: str) -> subprocess.CompletedProcess:

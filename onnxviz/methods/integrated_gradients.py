@@ -10,7 +10,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..baselines import NAMED, make_baseline
+from ..baselines import check_baseline, make_baseline
 from ..method import Method, MethodOutput
 from ..options import option
 
@@ -29,8 +29,7 @@ class IntegratedGradientsOptions:
         if not 2 <= self.n_steps <= MAX_STEPS:
             raise ValueError(f"n_steps must be 2..{MAX_STEPS:,}, not {self.n_steps:,} (the path is walked in chunks of "
                              "--batch-size, so steps cost time: a few hundred are plenty)")
-        if isinstance(self.baselines, str) and self.baselines not in NAMED:
-            raise ValueError(f"baselines {self.baselines!r} is not a number, an array, or one of {', '.join(NAMED)}")
+        check_baseline(self.baselines, files=False)
 
 
 def path_rule(method: str, n: int) -> tuple[np.ndarray, np.ndarray]:
