@@ -87,7 +87,7 @@ def coerce(value: Any, kind: Any, name: str) -> Any:
 def _describe(kind: Any) -> str:
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_describe(a) for a in args)
+        return " or ".join(_describe(a) for a in args if a is not type(None))  # None: "default" says what it does
     if origin is Literal:
         return " | ".join(map(repr, args))
     if origin is tuple:
