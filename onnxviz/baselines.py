@@ -53,3 +53,21 @@ def make_baseline(spec: float | str | np.ndarray, x: np.ndarray, layout: Layout 
                             for img in layout.to_channels_last(x)])
         return np.ascontiguousarray(layout.from_channels_last(blurred))
     raise OptionError(f"baseline {spec!r} is not a number, an array, or one of {', '.join(NAMED)}")
+
+
+def baseline_set(spec: float | str | np.ndarray, sample: np.ndarray, layout: Layout | str,
+                 rng: np.random.Generator, count: int, blur_sigma: float = 10.0) -> np.ndarray:
+    """The reference distribution of one sample, (K, *sample.shape): an array of K references (or a `.npy` file of
+    one), `count` uniform-noise draws from `rng`, or the one baseline `make_baseline` makes of the other specs."""
+    if isinstance(spec, str) and spec.endswith(".npy"):
+        try:
+            spec = np.load(spec, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise OptionError(f"cannot read the baselines file {spec}: {exc}") from None
+    if isinstance(spec, np.ndarray) and spec.ndim == sample.ndim + 1:
+        if spec.shape[1:] != sample.shape or len(spec) == 0:
+            raise OptionError(f"a set of baselines must have shape (K, {', '.join(map(str, sample.shape))}) like the "
+                              f"model input, not {spec.shape}")
+        return spec.astype(sample.dtype)
+    many = count if isinstance(spec, str) and spec == "uniform" else 1
+    return make_baseline(spec, np.repeat(sample[None], many, axis=0), layout, lambda img: rng, blur_sigma)

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import backward
 from .attention import global_attention, residual_stream
+from .backward import BackwardRules
 from .errors import MethodError
 from .estimate import Estimator
 from .heads import gap_linear_head
@@ -182,16 +184,24 @@ class Context:
 
     # -- gradients (torch) ------------------------------------------------------------------------------
     def grad(self, xb: np.ndarray, wrt: str = "input", with_activations: bool = False, relu: str = "standard",
-             on_chunk: Progress = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+             on_chunk: Progress = None, *, rules: str | BackwardRules | None = None,
+             reference: np.ndarray | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """d(target score)/d(input), or d/d(layer tensor) when `wrt` names a layer.
 
-        relu: "standard", "guided" (guided backprop: only positive gradients through positive inputs) or
-        "deconv" (only positive gradients, whatever the input). With `with_activations`, returns
-        (activations, gradients) of `wrt`.
+        rules: the backward rules (`onnxviz.backward`: "guided", "deconv", DeepLift(), Lrp(...)); `relu` is the
+        older name for the first two. Rules that compare with a reference (DeepLIFT) take `reference`, one row per
+        row of `xb`. With `with_activations`, returns (activations, gradients) of `wrt`.
         """
+        chosen = backward.resolve(rules if rules is not None else relu)
+        needs = chosen is not None and chosen.needs_reference
+        if needs != (reference is not None):
+            raise MethodError(f"ctx.grad: {type(chosen).__name__ if needs else 'these rules'} "
+                              f"{'need' if needs else 'take no'} reference rows (reference=)")
+        if reference is not None and reference.shape != xb.shape:
+            raise MethodError(f"ctx.grad: the reference has shape {reference.shape}, the batch {xb.shape}")
         if self.estimator is not None:
-            return self._estimated_grad(xb, wrt, with_activations, relu, on_chunk)
-        acts, grads = self._torch_grads(xb, (wrt,), relu, on_chunk, "grad")
+            return self._estimated_grad(xb, wrt, with_activations, chosen, on_chunk)
+        acts, grads = self._torch_grads(xb, (wrt,), chosen, on_chunk, "grad", reference)
         return (acts, grads) if with_activations else grads
 
     def layer_grads(self, xb: np.ndarray, layers: Sequence[str],
@@ -200,7 +210,7 @@ class Context:
         if self.estimator is not None:
             raise MethodError("estimated gradients cover the input gradient only; layer gradients need the torch "
                               "backend")
-        flat = self._torch_grads(xb, tuple(layers), "standard", on_chunk, "layer_grads")
+        flat = self._torch_grads(xb, tuple(layers), None, on_chunk, "layer_grads")
         return list(zip(flat[0::2], flat[1::2], strict=True))
 
     def readout_grads(self, xb: np.ndarray, pairs: Sequence[tuple[str, str]], head: str,
@@ -237,8 +247,8 @@ class Context:
         if problem:
             raise MethodError(f"this target has no gradient: {problem}")
 
-    def _torch_grads(self, xb: np.ndarray, sources: tuple[str, ...], relu: str, on_chunk: Progress,
-                     primitive: str) -> list[np.ndarray]:
+    def _torch_grads(self, xb: np.ndarray, sources: tuple[str, ...], rules: BackwardRules | None,
+                     on_chunk: Progress, primitive: str, reference: np.ndarray | None = None) -> list[np.ndarray]:
         """[tensor, gradient] per source ("input" or a layer name), flat, for the batch."""
         rows = self._rows(xb, primitive)
         self._check_differentiable()
@@ -247,27 +257,30 @@ class Context:
 
         self.backends_used.add("torch")
         layers = tuple(s for s in sources if s != "input")
+        scored = self.score_fn.tensors
+        names = tuple(dict.fromkeys((*layers, *scored)))
 
-        def chunk(x: np.ndarray, r: np.ndarray) -> list[np.ndarray]:
+        def chunk(x: np.ndarray, r: np.ndarray, *ref: np.ndarray) -> list[np.ndarray]:
             with backend.bounded(x.shape):  # forward and backward share one memory budget
+                if ref:  # the rules' reference pass first: they keep what they need of it
+                    backend.record_reference(backend.to_tensor(ref[0]), names, rules)
                 xt = backend.to_tensor(x, requires_grad=True)  # weights are frozen: the graph hangs on x
-                scored = self.score_fn.tensors
-                names = tuple(dict.fromkeys((*layers, *scored)))
-                outs = dict(zip(names, backend.forward(xt, names, relu), strict=True))
+                outs = dict(zip(names, backend.forward(xt, names, rules), strict=True))
                 tensors = [xt if s == "input" else outs[s] for s in sources]
                 score = self._pick([outs[t] for t in scored], r).sum()
                 grads = torch.autograd.grad(score, tensors, allow_unused=True)  # unused: no effect on the score
                 pairs = [(t, torch.zeros_like(t) if g is None else g) for t, g in zip(tensors, grads, strict=True)]
                 return [a.detach().cpu().numpy() for pair in pairs for a in pair]
 
+        arrays = (xb, rows) if reference is None else (xb, rows, reference)
         with torch.enable_grad():
-            return self._run(chunk, (xb, rows), on_chunk)
+            return self._run(chunk, arrays, on_chunk)
 
-    def _estimated_grad(self, xb: np.ndarray, wrt: str, with_activations: bool, relu: str,
+    def _estimated_grad(self, xb: np.ndarray, wrt: str, with_activations: bool, rules: BackwardRules | None,
                         on_chunk: Progress) -> np.ndarray:
-        if wrt != "input" or relu != "standard" or with_activations:
+        if wrt != "input" or rules is not None or with_activations:
             raise MethodError("estimated gradients cover the input gradient only; this method needs layer "
-                              "gradients or modified ReLUs, which need the torch backend")
+                              "gradients or modified backward rules, which need the torch backend")
         self._rows(xb, "grad")
         self.backends_used.add("onnxruntime (estimated gradient)")
         if self.estimator is None:

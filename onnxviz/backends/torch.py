@@ -11,6 +11,7 @@ from functools import lru_cache
 import numpy as np
 import onnx
 
+from ..backward import BackwardRules
 from ..errors import ConversionError, DependencyError
 from ..guard.limits import Limits
 from ..guard.run import torch_pass
@@ -52,59 +53,6 @@ def _conversion_error(exc: Exception, proto: onnx.ModelProto) -> ConversionError
     )
 
 
-def _relu_functions():
-    """Module-level functions (fx can call them) applying ReLU with a replaced backward rule."""
-    torch = import_torch()
-
-    class GuidedRelu(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return x.clamp(min=0)
-
-        @staticmethod
-        def backward(ctx, grad):
-            (x,) = ctx.saved_tensors
-            return grad.clamp(min=0) * (x > 0)
-
-    class DeconvRelu(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            return x.clamp(min=0)
-
-        @staticmethod
-        def backward(ctx, grad):
-            return grad.clamp(min=0)
-
-    return {"guided": GuidedRelu.apply, "deconv": DeconvRelu.apply}
-
-
-def guided_relu(x):
-    """ReLU whose backward passes only positive gradients through positive inputs (guided backprop)."""
-    return _RELUS()["guided"](x)
-
-
-def deconv_relu(x):
-    """ReLU whose backward passes positive gradients whatever the input (deconvnet)."""
-    return _RELUS()["deconv"](x)
-
-
-_RELUS = lru_cache(maxsize=1)(_relu_functions)
-
-
-def _swap_relus(graph, module, mode: str) -> None:
-    torch = import_torch()
-    if mode not in ("guided", "deconv"):
-        raise ValueError(f"relu must be standard, guided or deconv, not {mode!r}")
-    fn = guided_relu if mode == "guided" else deconv_relu
-    for node in list(graph.nodes):
-        if node.op == "call_module" and isinstance(module.get_submodule(node.target), torch.nn.ReLU):
-            with graph.inserting_after(node):
-                swapped = graph.call_function(fn, node.args)
-            node.replace_all_uses_with(swapped)
-            graph.erase_node(node)
-
-
 class TorchBackend:
     """One conversion per model; a cheap fx view per requested output set."""
 
@@ -130,6 +78,7 @@ class TorchBackend:
         except Exception as exc:  # onnx2torch raises NotImplementedError, KeyError, RuntimeError...
             raise _conversion_error(exc, proto) from exc
         self.module = module.eval().to(self.device)
+        self._op_types = {out: node.op_type for node in fixed.graph.node for out in node.output}
         for p in self.module.parameters():
             p.requires_grad_(False)
         self._producers = self._index_outputs()
@@ -151,9 +100,14 @@ class TorchBackend:
     def has_tensor(self, name: str) -> bool:
         return name in self._producers
 
-    def _view(self, outputs: tuple[str, ...], relu: str = "standard"):
-        """A GraphModule sharing our weights that returns `outputs` and computes nothing beyond them; with
-        relu "guided" or "deconv" every ONNX Relu gets that backward rule."""
+    def op_type(self, module) -> str | None:
+        """The ONNX operator a converted module came from (None for modules onnx2torch added itself)."""
+        mapping = getattr(module, "onnx_mapping", None)
+        return self._op_types.get(mapping.outputs[0]) if mapping is not None and mapping.outputs else None
+
+    def _view(self, outputs: tuple[str, ...], rules: BackwardRules | None = None):
+        """A GraphModule sharing our weights that returns `outputs` and computes nothing beyond them; with `rules`
+        the nodes they choose get their backward (guided backprop's ReLUs, DeepLIFT, LRP)."""
         torch = import_torch()
         graph = torch.fx.Graph()
         remap: dict = {}
@@ -166,17 +120,30 @@ class TorchBackend:
             value = remap[node]
             values.append(graph.call_function(operator.getitem, (value, i)) if n > 1 else value)
         graph.output(tuple(values))
-        if relu != "standard":  # after the outputs exist, so a Relu that is itself an output is swapped too
-            _swap_relus(graph, self.module, relu)
-        view = torch.fx.GraphModule(self.module, graph)
+        root: object = self.module
+        if rules is not None:  # after the outputs exist, so a node that is itself an output gets its rule too
+            from . import rules as modified  # imports torch
+
+            root = modified.with_rules(graph, self.module, self.op_type, modified.assigner(rules))
+        view = torch.fx.GraphModule(root, graph)
         view.graph.eliminate_dead_code()
         view.recompile()
         return view.eval()
 
-    def forward(self, x, outputs: tuple[str, ...], relu: str = "standard") -> tuple:
+    def forward(self, x, outputs: tuple[str, ...], rules: BackwardRules | None = None) -> tuple:
         """Run on a torch tensor and return the requested tensors (differentiable), within the memory budget."""
         with self.bounded(x.shape):
-            return self.view(outputs, relu)(x)
+            return self.view(outputs, rules)(x)
+
+    def record_reference(self, reference, outputs: tuple[str, ...], rules: BackwardRules) -> None:
+        """Run the reference batch through the view with `rules`, which keep what they compare against (DeepLIFT);
+        the next `forward` with the same rules uses it."""
+        torch = import_torch()
+        from . import rules as modified  # imports torch
+
+        view = self.view(outputs, rules)
+        with torch.no_grad(), modified.recording(view):
+            view(reference)
 
     def bounded(self, shape) -> contextlib.AbstractContextManager:
         """The run limits around torch work on a batch of `shape` (forward and backward)."""

@@ -24,7 +24,7 @@ class GuidedBackprop(Method):
     paper = "https://arxiv.org/abs/1412.6806"
 
     def explain(self, ctx, x: np.ndarray, opts) -> np.ndarray:
-        return ctx.grad(x, relu="guided")
+        return ctx.grad(x, rules="guided")
 
 
 class Deconvnet(Method):
@@ -37,7 +37,7 @@ class Deconvnet(Method):
     paper = "https://arxiv.org/abs/1311.2901"
 
     def explain(self, ctx, x: np.ndarray, opts) -> np.ndarray:
-        return ctx.grad(x, relu="deconv")
+        return ctx.grad(x, rules="deconv")
 
 
 def upsample_nearest(maps: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -62,4 +62,4 @@ class GuidedGradCam(Method):
         if cam is None:
             raise MethodError("guided_gradcam needs Grad-CAM's layer-space map, and it returned none")
         up = upsample_nearest(cam, *ctx.input_size(x))
-        return ctx.grad(x, relu="guided") * ctx.over_channels(up)
+        return ctx.grad(x, rules="guided") * ctx.over_channels(up)
