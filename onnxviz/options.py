@@ -40,8 +40,10 @@ def coerce(value: Any, kind: Any, name: str) -> Any:
         return value
     if origin in (typing.Union, types.UnionType):
         for member in args:
-            if member is type(None) and value in (None, "none", "None"):
-                return None
+            if member is type(None):
+                if value in (None, "none", "None"):
+                    return None
+                continue  # a value that is not None is not a NoneType
             try:
                 return coerce(value, member, name)
             except (OptionError, ValueError, TypeError):
