@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 COMPOSITES = ("epsilon_plus_flat", "epsilon_gamma_box", "epsilon_alpha2_beta1")
-SINGLE_RULES = ("epsilon", "gamma", "alpha2_beta1", "zplus", "flat", "zbox")
+RULES = ("epsilon", "gamma", "alpha2_beta1", "zplus", "flat", "zbox")
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,12 @@ class DeepLift(BackwardRules):
 @dataclass(frozen=True)
 class Lrp(BackwardRules):
     """Layer-wise relevance propagation: a composite (the rule per layer kind) or one `rule` for every convolution
-    and dense layer. `low` / `high`: the input's bounds per channel for the z-box rule (model input space)."""
+    and dense layer; `first_rule` replaces the rule of the first one. `low` / `high`: the first layer's input bounds
+    per channel, for the z-box rule."""
 
     composite: str = "epsilon_plus_flat"
     rule: str | None = None
+    first_rule: str | None = None
     epsilon: float = 1e-6
     gamma: float = 0.25
     stabilizer: float = 1e-6
@@ -55,8 +57,10 @@ class Lrp(BackwardRules):
     def __post_init__(self):
         if self.rule is None and self.composite not in COMPOSITES:
             raise ValueError(f"composite must be one of {', '.join(COMPOSITES)}, not {self.composite!r}")
-        if self.rule is not None and self.rule not in SINGLE_RULES:
-            raise ValueError(f"rule must be one of {', '.join(SINGLE_RULES)}, not {self.rule!r}")
+        for name in ("rule", "first_rule"):
+            value = getattr(self, name)
+            if value is not None and value not in RULES:
+                raise ValueError(f"{name} must be one of {', '.join(RULES)}, not {value!r}")
 
 
 NAMED: dict[str, BackwardRules | None] = {"standard": None, "guided": Guided(), "deconv": Deconv()}

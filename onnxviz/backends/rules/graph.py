@@ -43,7 +43,7 @@ class Layer:
 Assign = Callable[[fx.Graph, dict[str, Any], list[Layer]], None]
 
 
-def vjp(module: nn.Module, inputs: tuple, grad: torch.Tensor) -> tuple:
+def vjp(module: Callable[..., torch.Tensor], inputs: tuple, grad: torch.Tensor) -> tuple:
     """Autograd's own backward of `module` at `inputs` (None for arguments that are not floating tensors)."""
     leaves = tuple(a.detach().requires_grad_() if _differentiable(a) else a for a in inputs)
     with torch.enable_grad():
