@@ -96,9 +96,12 @@ def captum_with_maxpool_fix(monkeypatch):
 
 def test_deeplift_equals_captum(net, model, captum_with_maxpool_fix):
     x = _images()
-    for baseline in (0.0, 0.5):
+    partly = x.copy()
+    partly[:, :, :, W // 2:] = 0.5  # the left half equals the input: nonlinearities there do not move
+    for baseline in (0.0, 0.5, partly):
         ours = onnxviz.explain(model, x, "deeplift", target=[1, 3], baselines=baseline, progress=False)
-        expected = captum_attr.DeepLift(net).attribute(torch.from_numpy(x), baselines=baseline,
+        given = torch.from_numpy(baseline) if isinstance(baseline, np.ndarray) else baseline
+        expected = captum_attr.DeepLift(net).attribute(torch.from_numpy(x), baselines=given,
                                                        target=[1, 3]).detach().numpy()
         np.testing.assert_allclose(ours.attributions, expected, atol=1e-4 * _scale(expected))
 

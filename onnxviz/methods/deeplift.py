@@ -38,11 +38,11 @@ class DeepLiftOptions:
         _check_eps(self.eps)
 
 
-def summation_gap(ctx, x: np.ndarray, references: np.ndarray, attributions: np.ndarray) -> np.ndarray:
-    """sum(attributions) - (f(x) - f(reference)) per row: 0 where every nonlinearity was rescaled (DeepLIFT's
-    summation-to-delta)."""
-    gap = ctx.score(x) - ctx.score(references)
-    return attributions.reshape(len(x), -1).sum(axis=1) - gap
+def summation_gap(ctx, scores: np.ndarray, references: np.ndarray, attributions: np.ndarray) -> np.ndarray:
+    """sum(attributions) - (f(x) - f(reference)) per row, from the inputs' `scores`: 0 where every nonlinearity was
+    rescaled (DeepLIFT's summation-to-delta)."""
+    gap = scores - ctx.score(references)
+    return attributions.reshape(len(scores), -1).sum(axis=1) - gap
 
 
 class DeepLift(Method):
@@ -59,7 +59,7 @@ class DeepLift(Method):
         reference = make_baseline(opts.baselines, x, ctx.layout, ctx.sample_rng, opts.blur_sigma)
         multipliers = ctx.grad(x, rules=DeepLiftRules(eps=opts.eps), reference=reference)
         attributions = ((x - reference) * multipliers).astype(np.float32)
-        error = summation_gap(ctx, x, reference, attributions)
+        error = summation_gap(ctx, ctx.explained_scores(x), reference, attributions)
         return MethodOutput(attributions, extras={"summation_to_delta_error": error.tolist()})
 
 
@@ -93,6 +93,7 @@ class DeepLiftShap(Method):
         rules = DeepLiftRules(eps=opts.eps)
         attributions = np.zeros(x.shape, np.float64)
         errors = []
+        scores = ctx.explained_scores(x)
         with ctx.progress(len(x), "deeplift_shap") as bar:
             for i, sample in enumerate(x):
                 refs = baseline_set(opts.baselines, sample, ctx.layout, ctx.sample_rng(sample), opts.n_baselines,
@@ -101,6 +102,6 @@ class DeepLiftShap(Method):
                 copies = np.repeat(sample[None], len(refs), axis=0)
                 each = (copies - refs) * rows.grad(copies, rules=rules, reference=refs)
                 attributions[i] = each.mean(axis=0)
-                errors.append(float(np.mean(summation_gap(rows, copies, refs, each))))
+                errors.append(float(np.mean(summation_gap(rows, np.repeat(scores[i], len(refs)), refs, each))))
                 bar.update(1)
         return MethodOutput(attributions.astype(np.float32), extras={"summation_to_delta_error": errors})

@@ -27,15 +27,15 @@ def _keep_gradient_where_still(delta_in: torch.Tensor, eps: float, plain: torch.
 class Rescale(Rule):
     """grad * delta_out / delta_in, or the gradient where the input does not move."""
 
-    def __init__(self, position: int, eps: float):
-        self.position, self.eps = position, eps
+    def __init__(self, position: int, eps: float, relu: bool = False):
+        self.position, self.eps, self.relu = position, eps, relu
 
     def backward(self, module, inputs, output, grad, reference: Reference | None):
         if reference is None:
             raise RuntimeError("DeepLIFT's rescale rule ran without its reference pass")
         p = self.position
         delta_in = inputs[p] - reference.inputs[p]
-        plain = vjp(module, inputs, grad)
+        plain = ((grad * (inputs[p] > 0),) if self.relu else vjp(module, inputs, grad))  # Relu: no second forward
         rescaled = grad * (output - reference.output) / delta_in
         return tuple(_keep_gradient_where_still(delta_in, self.eps, g, rescaled) if i == p else None
                      for i, g in enumerate(plain))
@@ -66,6 +66,6 @@ def assign_deeplift(rules: DeepLift, root: dict[str, Any], layers: list[Layer]) 
         if len(layer.variable) != 1:
             continue
         if layer.op in ELEMENTWISE:
-            wrap(root, layer, Rescale(layer.variable[0], rules.eps))
+            wrap(root, layer, Rescale(layer.variable[0], rules.eps, relu=layer.op == "Relu"))
         elif layer.op == "MaxPool" and layer.variable == (0,) and len(layer.node.args) == 1:
             wrap(root, layer, MaxPoolRule(rules.eps))
