@@ -38,13 +38,19 @@ class EigenCam(CamMethod):
     paper = "https://arxiv.org/abs/2008.00299"
 
     def combine(self, ctx, x, acts, grads) -> np.ndarray:
-        maps = []
-        for a in np.nan_to_num(acts):
-            flat = a.reshape(a.shape[0], -1).T
-            flat = flat - flat.mean(axis=0)
-            _, _, vt = np.linalg.svd(flat, full_matrices=True)
-            maps.append((flat @ vt[0]).reshape(a.shape[1:]))
-        return np.asarray(maps, np.float32)
+        return first_component(acts)
+
+
+def first_component(maps: np.ndarray) -> np.ndarray:
+    """(N, C, h, w) -> (N, h, w): each image's positions projected on the first principal component of its
+    channels (centred over positions, as pytorch-grad-cam's projection)."""
+    out = []
+    for a in np.nan_to_num(maps):
+        flat = a.reshape(a.shape[0], -1).T
+        flat = flat - flat.mean(axis=0)
+        _, _, vt = np.linalg.svd(flat, full_matrices=True)  # as the reference: the same signs
+        out.append((flat @ vt[0]).reshape(a.shape[1:]))
+    return np.asarray(out, np.float32)
 
 
 def upsample_bilinear_corners(maps: np.ndarray, height: int, width: int) -> np.ndarray:
