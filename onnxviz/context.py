@@ -85,6 +85,10 @@ class Context:
                               "a class, or pass the method's option that keeps the target's own score")
         return self if fn.softmax else dataclasses.replace(self, scorer=dataclasses.replace(fn, softmax=True))
 
+    def scoring(self, score: Score) -> Context:
+        """A view whose target score is `score` (a unit inside the network, say) instead of the target's."""
+        return dataclasses.replace(self, scorer=score, clean_scores=None)
+
     def sample_rng(self, sample: np.ndarray) -> np.random.Generator:
         """A generator seeded by the run's seed and the sample's bytes: random draws that depend on the
         image, not on its position in the batch (so a batch equals its samples run one by one)."""
