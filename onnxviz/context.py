@@ -186,6 +186,14 @@ class Context:
                          (*arrays, xb, rows), on_chunk)
         return outs[0].astype(np.float32)
 
+    def outputs_from(self, layer: str, acts: np.ndarray, xb: np.ndarray, names: Sequence[str],
+                     on_chunk: Progress = None) -> list[np.ndarray]:
+        """Any tensors after `layer` when the network runs on from it fed with `acts` (rows of `xb` feed branches
+        that bypass the layer)."""
+        self.backends_used.add("onnxruntime")
+        run, wanted = self.model.ort.run_from, tuple(names)
+        return self._run(lambda a, x: run((layer,), (a,), x, wanted), (acts, xb), on_chunk, wanted)
+
     # -- gradients (torch) ------------------------------------------------------------------------------
     def grad(self, xb: np.ndarray, wrt: str = "input", with_activations: bool = False, relu: str = "standard",
              on_chunk: Progress = None, *, rules: str | BackwardRules | None = None,

@@ -151,3 +151,41 @@ def test_kpcacam_refuses_a_bad_gamma(pair):
     _, model = pair
     with pytest.raises(onnxviz.OptionError, match="gamma"):
         onnxviz.explain(model, _images(n=1), "kpcacam", layer=_layer(model), gamma=-1.0, progress=False)
+
+
+class GapNet(nn.Module):
+    """Features, global average pooling, a dense layer: pytorch-grad-cam runs the dense layer on the concepts."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(23)
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                      nn.Conv2d(8, 10, 3, padding=1), nn.ReLU())
+        self.fc = nn.Linear(10, 6)
+
+    def forward(self, x):
+        return self.fc(self.features(x).mean(dim=(2, 3)))
+
+
+def test_dff_equals_pytorch_grad_cam(tmp_path):
+    from pytorch_grad_cam import DeepFeatureFactorization
+
+    net = GapNet().eval()
+    path = tmp_path / "gap.onnx"
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.rand(1, 3, H, W),), str(path), dynamo=False, opset_version=17,
+                          input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
+    model = onnxviz.load(path, preprocessing="unit")
+    layer = [layer.name for layer in model.layers if layer.op_type == "Relu"][1]
+    x = _images(n=2, seed=4)
+    ours = onnxviz.explain(model, x, "dff", target=[2, 5], layer=layer, n_components=4, progress=False)
+    for i in range(2):  # pytorch-grad-cam factorizes the whole batch at once: one image each
+        dff = DeepFeatureFactorization(net, net.features[4], computation_on_concepts=net.fc)
+        concepts, maps, scores = dff(torch.from_numpy(x[i:i + 1]), n_components=4)
+        np.testing.assert_allclose(ours.extras["concepts"][i], concepts, rtol=1e-3, atol=1e-4 * np.abs(concepts).max())
+        np.testing.assert_allclose(scale_cam_image(ours.extras["concept_maps"][i], (W, H)), maps[0], atol=1e-3)
+        np.testing.assert_allclose(ours.extras["concept_scores"][i], scores, atol=1e-3 * np.abs(scores).max())
+        best = int(np.argmax(scores[:, [2, 5][i]]))
+        assert ours.extras["concept_for_target"][i] == best
+        np.testing.assert_allclose(ours.raw[i], ours.extras["concept_maps"][i][best])
