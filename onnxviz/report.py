@@ -13,6 +13,7 @@ import numpy as np
 from .api import explain, load_image
 from .attacks.classnames import class_names as find_class_names
 from .bundled import torch_available
+from .evaluation.complexity import complexity, sparseness
 from .evaluation.faithfulness import faithfulness, target_scorer
 from .inspect.summary import facts
 from .io import write_bytes_atomic
@@ -39,10 +40,13 @@ def report(model: Model | str | os.PathLike, images: Sequence[str | os.PathLike]
     if metrics:
         for ex in explanations:
             maps = ex.maps()
-            f = faithfulness(model, x, np.abs(maps) if ex.signed else maps, ex.targets, steps, scorer=scorer)
+            magnitude = np.abs(maps) if ex.signed else maps
+            f = faithfulness(model, x, magnitude, ex.targets, steps, scorer=scorer)
             scores[ex.method] = {"deletion AUC (lower is better)": float(f.deletion_auc.mean()),
                                  "insertion AUC (higher is better)": float(f.insertion_auc.mean()),
-                                 "average drop %": f.average_drop, "increase %": f.increase}
+                                 "average drop %": f.average_drop, "increase %": f.increase,
+                                 "sparseness (Gini, higher is sparser)": float(sparseness(magnitude).mean()),
+                                 "complexity (entropy, lower is simpler)": float(complexity(magnitude).mean())}
     needs_torch = any(get(m).requires == "gradients" for m in methods)
     page = report_html(model.name, facts(model, with_torch=needs_torch and torch_available()), explanations,
                        [Path(p).name for p in images], logits.reshape(len(x), -1),
