@@ -121,10 +121,11 @@ def test_evaluate_scores_every_metric_and_saves_them(pair, tmp_path):
     _, model = pair
     x = _images()
     result = onnxviz.evaluate(model, x, ["saliency", "gradcam"], steps=4, ground_truth="2,3,20,18", n_perturb=2,
-                              metrics=["complexity", "infidelity", "sensitivity"])
+                              metrics=["complexity", "infidelity", "sensitivity", "road"])
     for method in ("saliency", "gradcam"):
         assert set(result.scores[method]) == {"sparseness", "complexity", "pointing_game", "relevance_mass",
-                                              "relevance_rank", "infidelity", "sensitivity_max"}
+                                              "relevance_rank", "infidelity", "sensitivity_max", "road_morf",
+                                              "road_lerf", "road_combined"}
         assert all(v.shape == (2,) and np.isfinite(v).all() for v in result.scores[method].values())
     assert not result.faithfulness  # not asked for
     saved = json.loads(result.save(tmp_path).read_text())
@@ -160,3 +161,38 @@ def test_cli_prints_the_metrics_and_refuses_a_mask_of_the_wrong_size(pair, tmp_p
                                "--preprocess", "unit", "--out", str(tmp_path / "o2")])
     assert bad.exit_code != 0
     assert "24 x 32" in bad.output and "Traceback" not in bad.output
+
+
+def test_road_equals_pytorch_grad_cam_without_noise(pair):
+    pytest.importorskip("pytorch_grad_cam")
+    from pytorch_grad_cam.metrics.perturbation_confidence import (PerturbationConfidenceMetric,
+                                                                  RemoveLeastRelevantFirst, RemoveMostRelevantFirst)
+    from pytorch_grad_cam.metrics.road import NoisyLinearImputer
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from onnxviz.evaluation.road import road
+    from onnxviz.evaluation.stability import class_logits
+
+    net, model = pair
+    x, targets = _images(), np.array([3, 1])
+    cams = onnxviz.explain(model, x, "saliency", target=targets, progress=False).maps()
+    cams = (cams - cams.min(axis=(1, 2), keepdims=True)) / np.ptp(cams, axis=(1, 2), keepdims=True)
+    ours = road(x, cams, class_logits(model, targets), lambda b: b, percentiles=(20, 50, 80), noise=0.0)
+    chosen = [ClassifierOutputTarget(int(t)) for t in targets]
+    for first, found in ((RemoveMostRelevantFirst, ours.morf), (RemoveLeastRelevantFirst, ours.lerf)):
+        theirs = np.mean([PerturbationConfidenceMetric(first(p, NoisyLinearImputer(noise=0.0)))(
+            torch.from_numpy(x), cams.astype(np.float32), chosen, net) for p in (20, 50, 80)], axis=0)
+        np.testing.assert_allclose(found, theirs, atol=1e-4 * float(np.abs(theirs).max()))
+    np.testing.assert_allclose(ours.combined, (ours.lerf - ours.morf) / 2)
+
+
+def test_imputation_fills_a_plane_exactly():
+    from onnxviz.evaluation.road import impute
+
+    yy, xx = np.mgrid[0:9, 0:11].astype(np.float64)
+    plane = np.stack([2 * yy + 3 * xx, yy - xx])  # linear: every pixel is the weighted mean of its neighbours
+    keep = np.ones((9, 11), bool)
+    keep[2:6, 3:9] = False
+    np.testing.assert_allclose(impute(plane, keep, noise=0.0), plane, atol=1e-9)
+    holed = impute(plane, keep, noise=0.5, rng=np.random.default_rng(0))
+    assert 0.4 < (holed - plane)[:, ~keep].std() < 0.6 and np.array_equal(holed[:, keep], plane[:, keep])

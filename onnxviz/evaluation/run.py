@@ -23,10 +23,11 @@ from ..targets.spec import TargetSpec
 from .complexity import complexity, sparseness
 from .faithfulness import Faithfulness, Scorer, faithfulness, target_scorer
 from .localization import GroundTruth, ground_truth_masks, pointing_game, relevance_mass, relevance_rank
+from .road import road
 from .sanity import Sanity, cascading_randomization
 from .stability import class_logits, infidelity, sensitivity_max
 
-METRICS = ("faithfulness", "complexity", "localization", "infidelity", "sensitivity")
+METRICS = ("faithfulness", "complexity", "localization", "infidelity", "sensitivity", "road")
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,8 @@ def evaluate(model: Model | str | os.PathLike, images: np.ndarray | ImageSource 
     class; a detection, similarity, unit or value target is followed by its own score): signed maps are scored by
     their magnitude. `metrics`: any of faithfulness, complexity (sparseness, complexity), localization (needs
     `ground_truth`: a box x0,y0,x1,y1, a mask file or array; given, it is scored), infidelity, sensitivity
-    (`n_perturb` seeded perturbations each). With `sanity`, also randomize the weights from the top layer down and
-    check the maps change."""
+    (`n_perturb` seeded perturbations each), road (remove and debias, MoRF / LeRF over 9 percentiles). With
+    `sanity`, also randomize the weights from the top layer down and check the maps change."""
     metrics = _check_metrics(metrics, ground_truth)
     model = model if isinstance(model, Model) else load(model)
     x = images if isinstance(images, np.ndarray) else read_batch(images, model)[0]
@@ -115,6 +116,12 @@ def _scores(model: Model, explainer: Explainer, ex: Explanation, magnitude: np.n
     raw = scorer if scorer is not None else class_logits(model, ex.targets)
     if "infidelity" in metrics:
         out["infidelity"] = infidelity(model, ex.inputs, ex.attributions, raw, n_perturb, seed=seed)
+    if "road" in metrics:
+        h, w = model.input_size
+        axes = model.input.axes
+        full = np.stack([resize(m.astype(np.float32), h, w) for m in magnitude])
+        found = road(axes.to_channels_first(ex.inputs), full, raw, axes.from_channels_first, seed=seed)
+        out |= {"road_morf": found.morf, "road_lerf": found.lerf, "road_combined": found.combined}
     if "sensitivity" in metrics:
         def again(batch: np.ndarray, i: int) -> np.ndarray:  # the image's class, or the target's own score
             same = [int(ex.targets[i])] * len(batch) if scorer is None else target
