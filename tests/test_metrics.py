@@ -165,8 +165,11 @@ def test_cli_prints_the_metrics_and_refuses_a_mask_of_the_wrong_size(pair, tmp_p
 
 def test_road_equals_pytorch_grad_cam_without_noise(pair):
     pytest.importorskip("pytorch_grad_cam")
-    from pytorch_grad_cam.metrics.perturbation_confidence import (PerturbationConfidenceMetric,
-                                                                  RemoveLeastRelevantFirst, RemoveMostRelevantFirst)
+    from pytorch_grad_cam.metrics.perturbation_confidence import (
+        PerturbationConfidenceMetric,
+        RemoveLeastRelevantFirst,
+        RemoveMostRelevantFirst,
+    )
     from pytorch_grad_cam.metrics.road import NoisyLinearImputer
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
