@@ -22,7 +22,7 @@ COMMANDS = {
     "demo": "demo:demo", "evaluate": "evaluate:evaluate_command", "explain": "explain:explain", "info": "info:info",
     "inspect": "inspect:inspect_group", "layers": "layers:layers", "methods": "methods:methods",
     "report": "report:report_command", "robustness": "robustness:robustness",
-    "synthesize": "synthesize:synthesize_command",
+    "synthesize": "synthesize:synthesize_command", "tcav": "tcav:tcav_command",
 }
 
 class _Printable:
