@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -37,6 +38,14 @@ def workspace(tmp_path, monkeypatch, photos, build_reference, tiny_vit, tiny_yol
                                                          interpolation=cv2.INTER_NEAREST))
     cv2.imwrite(str(tmp_path / "road_mask.png"), cv2.resize((labels[0] == 1).astype("uint8") * 255, photo,
                                                             interpolation=cv2.INTER_NEAREST))
+    rng = np.random.default_rng(0)  # the TCAV example's concept and random folders
+    for folder, count in (("stripes", 8), ("random", 16)):
+        (tmp_path / "concepts" / folder).mkdir(parents=True)
+        for k in range(count):
+            image = rng.random((32, 32, 3))
+            if folder == "stripes":
+                image[::4] = 1.0
+            cv2.imwrite(str(tmp_path / "concepts" / folder / f"{k}.png"), (image * 255).astype("uint8"))
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
