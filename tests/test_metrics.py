@@ -199,3 +199,9 @@ def test_imputation_fills_a_plane_exactly():
     np.testing.assert_allclose(impute(plane, keep, noise=0.0), plane, atol=1e-9)
     holed = impute(plane, keep, noise=0.5, rng=np.random.default_rng(0))
     assert 0.4 < (holed - plane)[:, ~keep].std() < 0.6 and np.array_equal(holed[:, keep], plane[:, keep])
+
+
+def test_a_score_metric_of_a_class_agnostic_method_is_refused(pair):
+    _, model = pair
+    with pytest.raises(onnxviz.OptionError, match="class-agnostic"):
+        onnxviz.evaluate(model, _images(1), ["gradcam", "eigencam"], metrics=["infidelity"])

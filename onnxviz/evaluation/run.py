@@ -19,6 +19,7 @@ from ..explanation import Explanation
 from ..io import read_image, resize, write_bytes_atomic
 from ..model import Model, load
 from ..reading import ImageSource, read_batch
+from ..registry import get
 from ..targets.spec import TargetSpec
 from .complexity import complexity, sparseness
 from .faithfulness import Faithfulness, Scorer, faithfulness, target_scorer
@@ -69,7 +70,7 @@ def evaluate(model: Model | str | os.PathLike, images: np.ndarray | ImageSource 
     `ground_truth`: a box x0,y0,x1,y1, a mask file or array; given, it is scored), infidelity, sensitivity
     (`n_perturb` seeded perturbations each), road (remove and debias, MoRF / LeRF over 9 percentiles). With
     `sanity`, also randomize the weights from the top layer down and check the maps change."""
-    metrics = _check_metrics(metrics, ground_truth)
+    metrics = _check_metrics(metrics, ground_truth, methods)
     model = model if isinstance(model, Model) else load(model)
     x = images if isinstance(images, np.ndarray) else read_batch(images, model)[0]
     scorer = target_scorer(model, target, x)
@@ -91,7 +92,8 @@ def evaluate(model: Model | str | os.PathLike, images: np.ndarray | ImageSource 
     return Evaluation(found, checks, scores)
 
 
-def _check_metrics(metrics: Sequence[str], ground_truth: GroundTruth | None) -> tuple[str, ...]:
+def _check_metrics(metrics: Sequence[str], ground_truth: GroundTruth | None,
+                   methods: Sequence[str]) -> tuple[str, ...]:
     chosen = tuple(dict.fromkeys([*metrics, *(["localization"] if ground_truth is not None else [])]))
     unknown = [m for m in chosen if m not in METRICS]
     if unknown:
@@ -99,6 +101,11 @@ def _check_metrics(metrics: Sequence[str], ground_truth: GroundTruth | None) -> 
     if "localization" in chosen and ground_truth is None:
         raise OptionError("the localization metrics (pointing game, relevance mass and rank) need a ground truth: "
                           "pass ground_truth= (CLI --ground-truth) as a box x0,y0,x1,y1 or a mask image")
+    for method in methods if {"infidelity", "road"} & set(chosen) else ():
+        if not getattr(get(method), "target_dependent", True):
+            raise OptionError(f"{method}'s maps do not depend on the target (class-agnostic), but infidelity and "
+                              "ROAD measure how the target's score follows them: score a class-specific method, or "
+                              "drop --metric infidelity / road for this one")
     return chosen
 
 
