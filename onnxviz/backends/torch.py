@@ -11,7 +11,7 @@ from functools import lru_cache
 import numpy as np
 import onnx
 
-from ..backward import BackwardRules
+from ..backward import BackwardRules, resolve
 from ..errors import ConversionError, DependencyError
 from ..guard.limits import Limits
 from ..guard.run import torch_pass
@@ -130,10 +130,11 @@ class TorchBackend:
         view.recompile()
         return view.eval()
 
-    def forward(self, x, outputs: tuple[str, ...], rules: BackwardRules | None = None) -> tuple:
-        """Run on a torch tensor and return the requested tensors (differentiable), within the memory budget."""
+    def forward(self, x, outputs: tuple[str, ...], rules: str | BackwardRules | None = None) -> tuple:
+        """Run on a torch tensor and return the requested tensors (differentiable), within the memory budget;
+        `rules` as `onnxviz.backward.resolve` reads them ("standard", "guided", "deconv" or a rule set)."""
         with self.bounded(x.shape):
-            return self.view(outputs, rules)(x)
+            return self.view(outputs, resolve(rules))(x)
 
     def record_reference(self, reference, outputs: tuple[str, ...], rules: BackwardRules) -> None:
         """Run the reference batch through the view with `rules`, which keep what they compare against (DeepLIFT);
