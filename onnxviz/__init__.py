@@ -34,6 +34,7 @@ _EXPORTS = {
     ".registry": ("register",),
     ".synthesis": ("Synthesis", "SynthesisResult", "synthesize"),
     ".targets": ("Target",),
+    ".viz.notebook": ("show",),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -71,6 +72,7 @@ __all__ = [
     "option",
     "plugins",
     "register",
+    "show",
     "synthesize",
 ]
 
@@ -113,3 +115,4 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from .registry import register
     from .synthesis import Synthesis, SynthesisResult, synthesize
     from .targets import Target
+    from .viz.notebook import show

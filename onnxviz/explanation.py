@@ -15,12 +15,13 @@ import numpy as np
 from .errors import OnnxvizError
 from .io import save_png, write_bytes_atomic
 from .viz import drawing
+from .viz.notebook import Displayable
 
 _ARRAYS = ("attributions", "inputs", "targets", "scores", "predictions", "raw")
 
 
 @dataclass(frozen=True)
-class Explanation:
+class Explanation(Displayable):
     attributions: np.ndarray  # same shape as inputs ("pixels"), or (N, H, W) at input size ("map")
     method: str
     kind: str  # "pixels" | "map"
@@ -118,6 +119,13 @@ class Explanation:
     def figure(self, i: int = 0, alpha: float = 0.5, percentile: float = 99.5) -> np.ndarray:
         """Sample i's overlay at a readable size (at least 256 px) with its colour bar: what the files show."""
         return drawing.figure(self, i, alpha, percentile)
+
+    def _picture(self) -> np.ndarray:
+        return drawing.sheet(self)
+
+    def _caption(self) -> str:
+        return (f"{self.method} on {self.model_name} ({self.backend}), {len(self)} image(s): "
+                + "; ".join(self.label(i).split(" | ", 1)[-1] for i in range(len(self))))
 
     def label(self, i: int = 0) -> str:
         explained = self.extras.get("explained")

@@ -7,6 +7,7 @@ import os
 import warnings
 from dataclasses import dataclass, replace
 from functools import cached_property
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from .targets import Target
 
 DEFAULT_SIZE = 224
 DEFAULT_PARITY_TOLERANCE = 1e-3
+LAYERS_SHOWN = 200  # rows of the layer table a notebook shows
 
 
 @dataclass(frozen=True)
@@ -295,6 +297,25 @@ class Model:
         """The layer table at the input size (a graph whose size is open is read at the size images are read at,
         so a ViT with a dynamic image size still gets its token grids)."""
         return self._layer_table()[0]
+
+    def _repr_html_(self) -> str:
+        """The model's facts and layer table, for Jupyter (every name escaped: they come from the file)."""
+        inp = self.input
+        facts = [("model", self.name), ("file", self.source),
+                 ("input", f"{inp.name} {list(inp.shape)} {np.dtype(inp.dtype).name} {inp.layout or 'not an image'}"),
+                 ("outputs", ", ".join(self.outputs)),
+                 ("preprocessing", f"{self.preprocessing.to_json()} ({self.preprocessing_source})"),
+                 ("default layer", self.default_layer.name if self.default_layer else "none"),
+                 ("layers", str(len(self.layers)))]
+        rows = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts)
+        shown = self.layers[:LAYERS_SHOWN]
+        table = "".join(f"<tr><td>{escape(layer.name)}</td><td>{escape(layer.op_type)}</td>"
+                        f"<td>{escape(str(list(layer.shape)))}</td><td>{escape(layer.layout)}</td></tr>"
+                        for layer in shown)
+        more = (f"<p>{len(self.layers) - len(shown)} more layers: model.layers lists them all</p>"
+                if len(self.layers) > len(shown) else "")
+        return (f"<table>{rows}</table><details><summary>layers</summary><table><tr><th>tensor</th><th>op</th>"
+                f"<th>shape</th><th>layout</th></tr>{table}</table>{more}</details>")
 
     @property
     def default_layer(self) -> Layer | None:

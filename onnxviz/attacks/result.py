@@ -14,6 +14,7 @@ import numpy as np
 from ..io import save_png, write_bytes_atomic
 from ..targets import softmax
 from ..viz.attack_figure import attack_figure
+from ..viz.notebook import Displayable
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Transfer:
 
 
 @dataclass(frozen=True)
-class AttackResult:
+class AttackResult(Displayable):
     method: str
     options: dict[str, Any]
     model_name: str
@@ -107,6 +108,13 @@ class AttackResult:
         return {"method": self.method, "options": self.options, "model": self.model_name, "backend": self.backend,
                 "success_rate": self.success_rate, "seconds": self.seconds, **self.extras,
                 "transfer_rates": {t.model_name: t.rate for t in self.transfers}, "images": self.rows()}
+
+    def _picture(self) -> np.ndarray:
+        return self.figure()
+
+    def _caption(self) -> str:
+        return (f"{self.method} on {self.model_name}: {int(np.sum(self.success))} of {len(self.success)} fooled "
+                f"({self.backend})")
 
     def summary(self) -> str:
         """A short text table: one line per image, then the totals."""

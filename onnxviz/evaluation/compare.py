@@ -20,6 +20,7 @@ from ..io import read_image, save_png, write_bytes_atomic
 from ..model import Model, load
 from ..targets import Target, softmax
 from ..viz.grid import grid
+from ..viz.notebook import Displayable
 from .agreement import spearman, ssim, top_iou
 
 DEFAULT_TOLERANCE = 1e-3  # largest logit difference, relative to max(1, |logit|), between exports of one network
@@ -49,13 +50,19 @@ class Pair:
 
 
 @dataclass(frozen=True)
-class Comparison:
+class Comparison(Displayable):
     models: list[str]
     images: list[str]
     predictions: dict[str, list[int]]
     explanations: dict[tuple[str, str], Explanation]
     pairs: list[Pair]
     tolerance: float
+
+    def _picture(self) -> np.ndarray:
+        return self.figure()
+
+    def _caption(self) -> str:
+        return " | ".join(pair.describe() for pair in self.pairs) or ", ".join(self.models)
 
     def figure(self, cell: int = 192) -> np.ndarray:
         """One row per image; one column per (model, method) overlay, captioned with the prediction."""

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..io import save_png, to_uint8, write_bytes_atomic
 from ..viz.grid import grid
+from ..viz.notebook import Displayable
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:
@@ -21,7 +22,7 @@ def _rgb(image: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class SynthesisResult:
+class SynthesisResult(Displayable):
     method: str
     options: dict[str, Any]
     model_name: str
@@ -31,6 +32,12 @@ class SynthesisResult:
     seconds: float
     frames: np.ndarray | None = None  # (T, B, H, W, C)
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def _picture(self) -> np.ndarray:
+        return self.figure()
+
+    def _caption(self) -> str:
+        return f"{self.method} on {self.model_name}: " + "; ".join(self.captions)
 
     def figure(self, cell: int = 224) -> np.ndarray:
         """All images in one captioned grid (rows of up to 8)."""
