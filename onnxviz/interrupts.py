@@ -8,8 +8,27 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 _received: list[int] = []
+_scope = threading.local()  # the server's jobs: a cancel flag and a count of work done, per worker thread
+
+
+class Cancelled(Exception):
+    """The work was cancelled (a server job's Cancel)."""
+
+
+@contextmanager
+def job_scope(cancel: threading.Event, tick: Callable[[], None] | None = None) -> Iterator[None]:
+    """Within: `check()` raises Cancelled once `cancel` is set, and calls `tick()` at every checkpoint (every chunk
+    of every batch), on this thread only."""
+    _scope.cancel, _scope.tick = cancel, tick
+    try:
+        yield
+    finally:
+        _scope.cancel, _scope.tick = None, None
 
 
 def _handler(signum, frame) -> None:
@@ -37,9 +56,17 @@ def install() -> None:
 
 
 def check() -> None:
-    """Raise KeyboardInterrupt if a signal arrived, even when its first KeyboardInterrupt was swallowed."""
+    """Raise KeyboardInterrupt if a signal arrived, even when its first KeyboardInterrupt was swallowed; in a job
+    scope, raise Cancelled once the job is cancelled, and count the checkpoint."""
     if _received:
         raise KeyboardInterrupt
+    cancel = getattr(_scope, "cancel", None)
+    if cancel is not None:
+        if cancel.is_set():
+            raise Cancelled("cancelled")
+        tick = _scope.tick
+        if tick is not None:
+            tick()
 
 
 def interrupted() -> bool:

@@ -14,7 +14,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "onnxviz"
 # our modules that need torch / onnx2torch at import: loading them is loading the optional dependency
-HEAVY_OWN = {"compat", "rules"}  # our modules that import torch at the top: imported lazily by design
+HEAVY_OWN = {"compat", "rules", "serve.app"}  # our modules that import torch / FastAPI at the top: lazily by design
 
 
 def _cycles(graph) -> list[list[str]]:

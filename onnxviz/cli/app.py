@@ -21,7 +21,7 @@ COMMANDS = {
     "attack": "attack:attack_command", "batch": "batch:batch", "compare": "compare:compare_command",
     "demo": "demo:demo", "evaluate": "evaluate:evaluate_command", "explain": "explain:explain", "info": "info:info",
     "inspect": "inspect:inspect_group", "layers": "layers:layers", "methods": "methods:methods",
-    "report": "report:report_command", "robustness": "robustness:robustness",
+    "report": "report:report_command", "robustness": "robustness:robustness", "serve": "serve:serve",
     "synthesize": "synthesize:synthesize_command", "tcav": "tcav:tcav_command",
 }
 

@@ -1,0 +1,92 @@
+"""Jobs: explanations run on a bounded pool of worker threads, at most `queue` waiting; each can be cancelled (the
+engine stops at its next checkpoint, every chunk of every batch) and reports how many checkpoints it has passed."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import interrupts
+from ..errors import OnnxvizError, first_line
+
+
+@dataclass
+class Job:
+    id: str
+    key: tuple
+    status: str = "queued"  # queued, running, done, failed, cancelled
+    ticks: int = 0  # checkpoints passed: live progress
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "status": self.status, "ticks": self.ticks, "error": self.error,
+                "result": self.result}
+
+
+class Jobs:
+    """The pool, the queue bound and the cache of finished results by request key."""
+
+    def __init__(self, workers: int = 2, queue: int = 8):
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="onnxviz-job")
+        self.limit = workers + queue
+        self.jobs: dict[str, Job] = {}
+        self.by_key: dict[tuple, Job] = {}
+        self.lock = threading.Lock()
+
+    def active(self) -> int:
+        return sum(job.status in ("queued", "running") for job in self.jobs.values())
+
+    def submit(self, key: tuple, work: Callable[[], dict[str, Any]]) -> Job:
+        """A job for `key`: the finished one when the same request was answered before, else a new one."""
+        with self.lock:
+            known = self.by_key.get(key)
+            if known is not None and known.status in ("done", "queued", "running"):
+                return known
+            if self.active() >= self.limit:
+                raise OnnxvizError(f"the server is busy: {self.active()} jobs are running or waiting (at most "
+                                   f"{self.limit}); try again when one finishes, or cancel one")
+            job = Job(uuid.uuid4().hex, key)
+            self.jobs[job.id] = job
+            self.by_key[key] = job
+        self.pool.submit(self._run, job, work)
+        return job
+
+    def _run(self, job: Job, work: Callable[[], dict[str, Any]]) -> None:
+        if job.cancel.is_set():
+            job.status = "cancelled"
+            job.done.set()
+            return
+        job.status = "running"
+
+        def tick() -> None:
+            job.ticks += 1
+
+        try:
+            with interrupts.job_scope(job.cancel, tick):
+                job.result = work()
+            job.status = "done"
+        except interrupts.Cancelled:
+            job.status = "cancelled"
+        except OnnxvizError as exc:
+            job.status, job.error = "failed", first_line(exc)
+        except Exception as exc:  # a bug or a library's error: said in one line, the server stays up
+            job.status, job.error = "failed", f"{type(exc).__name__}: {first_line(exc)}"
+        finally:
+            job.done.set()
+
+    def cancel(self, job: Job) -> None:
+        job.cancel.set()
+        if job.status == "queued":
+            job.status = "cancelled"
+
+    def shutdown(self) -> None:
+        for job in self.jobs.values():
+            job.cancel.set()
+        self.pool.shutdown(wait=False, cancel_futures=True)
