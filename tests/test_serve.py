@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 pytest.importorskip("fastapi")
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from onnxviz.bundled import demo_images, demo_model_path  # noqa: E402
-from onnxviz.serve.app import Served, create_app  # noqa: E402
-from onnxviz.serve.security import HEADER  # noqa: E402
+from onnxviz.bundled import demo_images, demo_model_path
+from onnxviz.serve.app import Served, create_app
+from onnxviz.serve.security import HEADER
 
 TOKEN = "test-token-123"
 
@@ -126,7 +126,8 @@ def test_an_explanation_runs_as_a_job_and_is_cached(served):
 
 
 def test_bad_requests_say_what_is_wrong(served):
-    unknown = _post(served, "/api/models/digits/explain", data={"method": "gradcamm"}, files={"file": ("d.png", _png())})
+    unknown = _post(served, "/api/models/digits/explain", data={"method": "gradcamm"},
+                    files={"file": ("d.png", _png())})
     assert unknown.status_code == 400 and "gradcam" in unknown.json()["detail"]
     bad_json = _post(served, "/api/models/digits/explain", data={"method": "rise", "options": "{n_masks: 5"},
                      files={"file": ("d.png", _png())})
