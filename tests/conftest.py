@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,3 +141,22 @@ def tiny_vit(workdir) -> Path:
     torch.manual_seed(0)
     net = VisionTransformer(img_size=32, patch_size=8, embed_dim=16, depth=1, num_heads=2, num_classes=300).eval()
     return export(net, workdir / "vit.onnx", "legacy", size=32)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Playwright; skipped without it unless ONNXVIZ_REQUIRE_BROWSER=1 (CI sets it)."""
+    if os.environ.get("ONNXVIZ_REQUIRE_BROWSER") != "1":
+        if CHROMIUM is None:
+            pytest.skip("no chromium (apt-get install chromium); CI installs it")
+        pytest.importorskip("playwright")
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM, "chromium is required here (ONNXVIZ_REQUIRE_BROWSER=1)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()

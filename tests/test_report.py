@@ -4,33 +4,14 @@ console errors, every image renders, and strings from the model are shown, never
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import onnx
-import pytest
 from click.testing import CliRunner
 
 from onnxviz.cli import cli
 from onnxviz.demo import demo_model_path
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if os.environ.get("ONNXVIZ_REQUIRE_BROWSER") != "1":
-        if CHROMIUM is None:
-            pytest.skip("no chromium (apt-get install chromium); CI installs it")
-        pytest.importorskip("playwright")
-    from playwright.sync_api import sync_playwright
-
-    assert CHROMIUM, "chromium is required here (ONNXVIZ_REQUIRE_BROWSER=1)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 def _open(browser, path: Path) -> tuple[object, list[str]]:
