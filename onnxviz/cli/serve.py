@@ -8,8 +8,11 @@ from pathlib import Path
 import click
 
 from ..errors import DependencyError, OptionError
+from ..guard import Limits
+from ..model import Model, load
+from ..preprocess import Request
 from ..serve.security import new_token
-from .options import echo
+from .options import echo, image_options, limits_options
 
 
 def _ids(paths: list[Path]) -> dict[str, Path]:
@@ -41,7 +44,9 @@ def _loopback(host: str) -> bool:
               help="Interface to listen on; anything but loopback lets other machines knock (with the token).")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Explanations computed at once; more wait in a queue.")
-def serve(models, images, port, host, workers) -> None:
+@limits_options
+@image_options
+def serve(models, images, port, host, workers, limits: Limits, preprocessing: Request) -> None:
     """Serve MODELS: a page to pick a model, an image and a method, watch the job and cancel it, and a JSON API
     (its schema at /docs). Every API call needs the random token in the printed URL."""
     try:
@@ -50,7 +55,12 @@ def serve(models, images, port, host, workers) -> None:
         raise DependencyError('onnxviz serve needs FastAPI and uvicorn: pip install "onnxviz[serve]"') from None
     from ..serve.app import Served, create_app  # imports FastAPI: only when serving
 
-    served = Served(_ids(list(models)), new_token(), images, workers)
+    def prepare(path: Path) -> Model:  # the image options apply to every served model
+        model = load(path, limits=limits, size=preprocessing.size)
+        model.use_request(preprocessing)
+        return model
+
+    served = Served(_ids(list(models)), new_token(), images, workers, prepare=prepare)
     if not _loopback(host):
         echo(f"warning: listening on {host}: other machines can reach this server; only the token keeps them out",
              err=True)

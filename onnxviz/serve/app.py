@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ class Served:
     workers: int = 2
     queue: int = 8
     max_upload: int = MAX_UPLOAD
+    prepare: Callable[[Path], Model] = load  # how a model file is loaded (the command line's --size, --preprocess...)
     loaded: dict[str, Model] = field(default_factory=dict)
 
 
@@ -71,7 +73,7 @@ def create_app(served: Served) -> FastAPI:
         if model_id not in served.models:
             raise HTTPException(404, f"no model {model_id!r}; served: {', '.join(served.models)}")
         if model_id not in served.loaded:
-            served.loaded[model_id] = load(served.models[model_id])
+            served.loaded[model_id] = served.prepare(served.models[model_id])
         return served.loaded[model_id]
 
     async def image_bytes(upload: UploadFile | None, name: str | None) -> tuple[bytes, str]:
