@@ -190,3 +190,19 @@ def test_the_command_serves_the_page_and_the_api_on_a_free_port():
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_old_finished_jobs_are_forgotten():
+    from onnxviz.serve.jobs import Jobs
+
+    jobs = Jobs(workers=1, queue=4, keep=2)
+    done = [jobs.submit(("k", k), lambda k=k: {"k": k}) for k in range(4)]
+    for job in done:
+        assert job.done.wait(10) and job.status == "done"
+    newest = jobs.submit(("k", 4), lambda: {"k": 4})
+    newest.done.wait(10)
+    assert set(jobs.jobs) == {done[2].id, done[3].id, newest.id}  # two finished kept, plus the new one
+    assert ("k", 0) not in jobs.by_key and done[0].id not in jobs.jobs  # the oldest: forgotten, recomputed if asked
+    again = jobs.submit(("k", 0), lambda: {"k": 0})
+    assert again.id != done[0].id
+    jobs.shutdown()

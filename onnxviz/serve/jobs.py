@@ -33,9 +33,10 @@ class Job:
 class Jobs:
     """The pool, the queue bound and the cache of finished results by request key."""
 
-    def __init__(self, workers: int = 2, queue: int = 8):
+    def __init__(self, workers: int = 2, queue: int = 8, keep: int = 256):
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="onnxviz-job")
         self.limit = workers + queue
+        self.keep = keep  # finished jobs remembered (and served from the cache); older ones are forgotten
         self.jobs: dict[str, Job] = {}
         self.by_key: dict[tuple, Job] = {}
         self.lock = threading.Lock()
@@ -55,8 +56,18 @@ class Jobs:
             job = Job(uuid.uuid4().hex, key)
             self.jobs[job.id] = job
             self.by_key[key] = job
+            self._forget_old()
         self.pool.submit(self._run, job, work)
         return job
+
+    def _forget_old(self) -> None:
+        """Drop the oldest finished jobs beyond `keep` (dicts keep insertion order), so a long-running server does
+        not grow with every distinct request."""
+        finished = [job for job in self.jobs.values() if job.done.is_set()]
+        for job in finished[: max(0, len(finished) - self.keep)]:
+            del self.jobs[job.id]
+            if self.by_key.get(job.key) is job:
+                del self.by_key[job.key]
 
     def _run(self, job: Job, work: Callable[[], dict[str, Any]]) -> None:
         if job.cancel.is_set():
