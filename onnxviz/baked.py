@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
+
+from .backends.graph import constants
 
 AFFINE = ("Div", "Mul", "Sub", "Add")
 PASS = ("Cast", "Transpose", "Identity")
@@ -33,18 +34,10 @@ class Block:
         return f"the graph normalizes its input itself ({', '.join(self.ops)} at its start): fed raw pixels {top}"
 
 
-def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
-    found = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            found[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-    return found
-
-
 def detect(proto: onnx.ModelProto, input_name: str, channels: int) -> Block | None:
     """The normalization block at the start of the graph, or None (no block, or one that is no pixel scaling)."""
     graph = proto.graph
-    consts = _constants(graph)
+    consts = constants(graph)
     consumers: dict[str, list[onnx.NodeProto]] = {}
     for node in graph.node:
         for name in node.input:

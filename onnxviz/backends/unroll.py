@@ -11,6 +11,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from .graph import constants
 from .specialize import inline, inner_names, value_dependent
 
 MAX_TRIPS = 256  # a longer loop would make a graph too large to be worth unrolling
@@ -20,24 +21,16 @@ def _constant_true(name: str, consts: dict[str, np.ndarray]) -> bool:
     return name == "" or (name in consts and bool(np.all(consts[name])))
 
 
-def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
-    found = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            found[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-    return found
-
-
 def unrollable(proto: onnx.ModelProto) -> list[onnx.NodeProto]:
     """Top-level Loops with a shape-only trip count that never stop early."""
     dependent = value_dependent(proto)
-    consts = _constants(proto.graph)
+    consts = constants(proto.graph)
     found = []
     for node in proto.graph.node:
         if node.op_type != "Loop" or not node.input[0] or node.input[0] in dependent:
             continue
         body = next(a.g for a in node.attribute if a.name == "body")
-        inner = _constants(body)
+        inner = constants(body)
         producer = {o: n for n in body.node for o in n.output}
         cond = body.output[0].name
         while cond in producer and producer[cond].op_type == "Identity":  # the condition passed through

@@ -11,29 +11,21 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import onnx
-from onnx import numpy_helper
 
+from ..backends.graph import constants
 from ..errors import MethodError
 from ..method import Method, MethodOutput
 
 
-def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
-    found = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            found[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-    return found
-
-
 def bias_layers(graph: onnx.GraphProto) -> list[tuple[str, np.ndarray]]:
     """(output tensor, bias per channel) of every Conv with a constant bias and every BatchNormalization."""
-    constants = _constants(graph)
+    known = constants(graph)
     found = []
     for node in graph.node:
-        if node.op_type == "Conv" and len(node.input) > 2 and node.input[2] in constants:
-            found.append((node.output[0], constants[node.input[2]].astype(np.float64)))
-        elif node.op_type == "BatchNormalization" and all(n in constants for n in node.input[1:5]):
-            scale, shift, mean, var = (constants[n].astype(np.float64) for n in node.input[1:5])
+        if node.op_type == "Conv" and len(node.input) > 2 and node.input[2] in known:
+            found.append((node.output[0], known[node.input[2]].astype(np.float64)))
+        elif node.op_type == "BatchNormalization" and all(n in known for n in node.input[1:5]):
+            scale, shift, mean, var = (known[n].astype(np.float64) for n in node.input[1:5])
             eps = next((a.f for a in node.attribute if a.name == "epsilon"), 1e-5)
             found.append((node.output[0], shift - mean * scale / np.sqrt(var + eps)))
     return found
