@@ -55,6 +55,12 @@ def make_baseline(spec: float | str | np.ndarray, x: np.ndarray, layout: Layout 
     raise OptionError(f"baseline {spec!r} is not a number, an array, or one of {', '.join(NAMED)}")
 
 
+def check_baseline_set(spec: object) -> None:
+    """`check_baseline` for a set of references: a `.npy` file of them is also a valid string."""
+    if not (isinstance(spec, str) and spec.endswith(".npy")):
+        check_baseline(spec, files=False)
+
+
 def baseline_set(spec: float | str | np.ndarray, sample: np.ndarray, layout: Layout | str,
                  rng: np.random.Generator, count: int, blur_sigma: float = 10.0) -> np.ndarray:
     """The reference distribution of one sample, (K, *sample.shape): an array of K references (or a `.npy` file of

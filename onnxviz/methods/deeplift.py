@@ -12,13 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backward import DeepLift as DeepLiftRules
-from ..baselines import NAMED, baseline_set, check_baseline, make_baseline
+from ..baselines import baseline_set, check_baseline, check_baseline_set, make_baseline
 from ..method import Method, MethodOutput
 from ..options import option
-
-
-def _npy(spec: object) -> tuple[str, ...]:
-    return (spec,) if isinstance(spec, str) and spec.endswith(".npy") else ()
 
 
 def _check_eps(eps: float) -> None:
@@ -73,7 +69,7 @@ class DeepLiftShapOptions:
     blur_sigma: float = option(10.0, "Gaussian sigma in pixels for baselines=blur")
 
     def __post_init__(self):
-        check_baseline(self.baselines, named=(*NAMED, *_npy(self.baselines)), files=False)
+        check_baseline_set(self.baselines)
         _check_eps(self.eps)
         if not 1 <= self.n_baselines <= 10_000:
             raise ValueError(f"n_baselines must be 1..10000, not {self.n_baselines}")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..baselines import NAMED, baseline_set, check_baseline
+from ..baselines import baseline_set, check_baseline_set
 from ..method import Method, MethodOutput
 from ..options import option
 
@@ -45,8 +45,7 @@ class GradientShapOptions:
             raise ValueError(f"stdevs must be >= 0, not {self.stdevs}")
         if not 1 <= self.n_baselines <= 10_000:
             raise ValueError(f"n_baselines must be 1..10000, not {self.n_baselines}")
-        npy = (self.baselines,) if isinstance(self.baselines, str) and self.baselines.endswith(".npy") else ()
-        check_baseline(self.baselines, named=(*NAMED, *npy), files=False)
+        check_baseline_set(self.baselines)
 
 
 class GradientShap(Method):
