@@ -20,6 +20,12 @@ from .model import Model
 Progress = Callable[[int], None] | None
 
 
+def sample_rng(sample: np.ndarray, seed: int, *salt: int) -> np.random.Generator:
+    """A generator seeded by `seed`, any `salt` and the sample's bytes: draws that follow the image, not its place in
+    a batch."""
+    return np.random.default_rng([seed, *salt, zlib.crc32(np.ascontiguousarray(sample).tobytes())])
+
+
 @dataclass(frozen=True)
 class Runner:
     model: Model
@@ -29,7 +35,7 @@ class Runner:
 
     def rng(self, sample: np.ndarray) -> np.random.Generator:
         """A generator seeded by the run's seed and the sample's bytes, not by its position in the batch."""
-        return np.random.default_rng([self.seed, zlib.crc32(np.ascontiguousarray(sample).tobytes())])
+        return sample_rng(sample, self.seed)
 
     def chunked(self, fn, arrays: tuple, on_chunk: Progress = None, names: tuple[str, ...] | None = None) -> list:
         """fn(*chunks) over sample-aligned arrays (numpy or torch) in chunks of batch_size, or of the model's fixed

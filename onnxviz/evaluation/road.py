@@ -7,13 +7,14 @@ percentile; LeRF does the same on 1 - map."""
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.linalg import spsolve
+
+from ..runner import sample_rng
 
 PERCENTILES = (10, 20, 30, 40, 50, 60, 70, 80, 90)
 NEIGHBOURS = (((1, 1), 1 / 12), ((0, 1), 1 / 6), ((-1, 1), 1 / 12), ((1, -1), 1 / 12), ((0, -1), 1 / 6),
@@ -77,15 +78,13 @@ def road(images_chw: np.ndarray, maps: np.ndarray, score: Callable[[np.ndarray, 
          noise: float = 0.01, seed: int = 0) -> Road:
     """ROAD of (N, H, W) maps (scaled to [0, 1] here) for (N, C, H, W) inputs; `to_model` lays a channels-first
     batch out as the model takes it, `score(batch, i)` scores copies of image i."""
-    out = {}
-    for first in (True, False):
-        changes = np.zeros((len(maps), len(percentiles)))
-        for i, (image, m) in enumerate(zip(images_chw, maps, strict=True)):
-            span = np.ptp(m)
-            scaled = (m - m.min()) / span if span > 0 else np.zeros_like(m)
-            rng = np.random.default_rng([seed, int(first), zlib.crc32(np.ascontiguousarray(image).tobytes())])
+    changes = {first: np.zeros(len(maps)) for first in (True, False)}
+    for i, (image, m) in enumerate(zip(images_chw, maps, strict=True)):
+        span = np.ptp(m)
+        scaled = (m - m.min()) / span if span > 0 else np.zeros_like(m)
+        before = score(to_model(image[None]), i)[0]  # once per image, for both orders
+        for first in (True, False):
+            rng = sample_rng(image, seed, int(first))
             batch = np.stack([impute(image, kept(scaled, p, first), noise, rng) for p in percentiles])
-            before = score(to_model(image[None]), i)[0]
-            changes[i] = score(to_model(batch), i) - before
-        out[first] = changes.mean(axis=1)
-    return Road(out[True], out[False], (out[False] - out[True]) / 2)
+            changes[first][i] = np.mean(score(to_model(batch), i) - before)
+    return Road(changes[True], changes[False], (changes[False] - changes[True]) / 2)

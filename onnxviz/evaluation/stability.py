@@ -5,21 +5,17 @@ by each image's bytes, so a batch scores as its images one by one."""
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable
 
 import numpy as np
 
 from ..io import resize
 from ..model import Model
+from ..runner import sample_rng
 from ..targets import Target
 
 # the target's raw score (a class's logit, or the target's own score) of copies of image i: (batch, i) -> scores
 RawScorer = Callable[[np.ndarray, int], np.ndarray]
-
-
-def image_rng(image: np.ndarray, seed: int) -> np.random.Generator:
-    return np.random.default_rng([seed, zlib.crc32(np.ascontiguousarray(image).tobytes())])
 
 
 def class_logits(model: Model, targets: np.ndarray, batch_size: int = 32) -> RawScorer:
@@ -42,7 +38,7 @@ def per_value(model: Model, x: np.ndarray, attributions: np.ndarray) -> np.ndarr
 
 
 def infidelity_noise(image: np.ndarray, n: int, std: float, seed: int) -> np.ndarray:
-    return image_rng(image, seed).normal(0.0, std, (n, *image.shape))
+    return sample_rng(image, seed).normal(0.0, std, (n, *image.shape))
 
 
 def infidelity(model: Model, x: np.ndarray, attributions: np.ndarray, score: RawScorer, n_perturb: int = 10,
@@ -64,7 +60,7 @@ def infidelity(model: Model, x: np.ndarray, attributions: np.ndarray, score: Raw
 
 
 def sensitivity_noise(image: np.ndarray, n: int, radius: float, seed: int) -> np.ndarray:
-    return image_rng(image, seed).uniform(-radius, radius, (n, *image.shape))
+    return sample_rng(image, seed).uniform(-radius, radius, (n, *image.shape))
 
 
 def sensitivity_max(explain: Callable[[np.ndarray, int], np.ndarray], x: np.ndarray, attributions: np.ndarray,
