@@ -157,9 +157,10 @@ def tcav(model: Model, images: Sequence[str | Path] | np.ndarray, concepts: Mapp
             scores, magnitudes, nulls, accuracies = [], [], [], []
             for run in range(runs):
                 first, second = random_pair(len(paths), run)
-                vector, accuracy = concept_vector(concept_acts, acts(first, layer), seed + run)
+                random_acts = acts(first, layer)  # read once: the concept's vector and the null both use it
+                vector, accuracy = concept_vector(concept_acts, random_acts, seed + run)
                 score, magnitude = directional_scores(grads, vector)
-                null, _ = concept_vector(acts(second, layer), acts(first, layer), seed + run)
+                null, _ = concept_vector(acts(second, layer), random_acts, seed + run)
                 scores.append(score)
                 magnitudes.append(magnitude)
                 nulls.append(directional_scores(grads, null)[0])

@@ -115,18 +115,17 @@ def _scores(model: Model, explainer: Explainer, ex: Explanation, magnitude: np.n
     out: dict[str, np.ndarray] = {}
     if "complexity" in metrics:
         out["sparseness"], out["complexity"] = sparseness(magnitude), complexity(magnitude)
-    if masks is not None:
+    if masks is not None or "road" in metrics:  # both read the maps at the input's size: resized once
         h, w = model.input_size
         full = np.stack([resize(m.astype(np.float32), h, w) for m in magnitude])
+    if masks is not None:
         out |= {"pointing_game": pointing_game(full, masks), "relevance_mass": relevance_mass(full, masks),
                 "relevance_rank": relevance_rank(full, masks)}
     raw = scorer if scorer is not None else class_logits(model, ex.targets)
     if "infidelity" in metrics:
         out["infidelity"] = infidelity(model, ex.inputs, ex.attributions, raw, n_perturb, seed=seed)
     if "road" in metrics:
-        h, w = model.input_size
         axes = model.input.axes
-        full = np.stack([resize(m.astype(np.float32), h, w) for m in magnitude])
         found = road(axes.to_channels_first(ex.inputs), full, raw, axes.from_channels_first, seed=seed)
         out |= {"road_morf": found.morf, "road_lerf": found.lerf, "road_combined": found.combined}
     if "sensitivity" in metrics:
