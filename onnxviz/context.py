@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from . import backward
 from .attention import global_attention, residual_stream
@@ -21,6 +20,7 @@ from .heads import gap_linear_head
 from .layers import Layer
 from .layout import Layout, TokenLayout
 from .model import Model
+from .progress import Bar
 from .reading import load_image
 from .runner import Progress, Runner
 from .targets import ClassScore, DetectionScore, Score, Target
@@ -328,6 +328,6 @@ class Context:
         return [layer.name for layer in layers], axes
 
     # -- progress ---------------------------------------------------------------------------------------
-    def progress(self, total: int, desc: str) -> tqdm:
+    def progress(self, total: int, desc: str) -> Bar:
         """A progress bar on stderr that only appears for work longer than a second."""
         return self.runner.bar(total, desc)

@@ -5,17 +5,17 @@ what its samples draw one by one), progress bars that appear only for long work,
 from __future__ import annotations
 
 import functools
-import sys
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .backends.batching import run_batched
 from .estimate import Estimator, estimate_gradient
 from .model import Model
+from .progress import Bar
+from .progress import bar as progress_bar
 
 Progress = Callable[[int], None] | None
 
@@ -42,10 +42,9 @@ class Runner:
         batch (short chunks padded and the padding dropped); the per-sample outputs joined."""
         return run_batched(fn, arrays, self.batch_size, self.model.input.fixed_batch, on_chunk, names)
 
-    def bar(self, total: int, desc: str, unit: str = "input") -> tqdm:
+    def bar(self, total: int, desc: str, unit: str = "input") -> Bar:
         """A progress bar on stderr that only appears for work longer than a second."""
-        return tqdm(total=total, desc=desc, delay=1.0, leave=False, file=sys.stderr, disable=not self.progress,
-                    unit=unit)
+        return progress_bar(total, desc, unit, self.progress)
 
     def estimated_gradients(self, samples: np.ndarray, score: Callable[[int, np.ndarray], np.ndarray],
                             estimator: Estimator, on_each: Progress = None,

@@ -5,12 +5,12 @@ attack's budget, and gradients are taken in image space (torch, or estimated thr
 from __future__ import annotations
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..errors import MethodError, ModelError
 from ..estimate import Estimator
 from ..model import Model
 from ..preprocess import Preprocessing
+from ..progress import Bar
 from ..runner import Runner
 from .losses import Loss, objective
 from .views import ClassView, DetectionView
@@ -151,6 +151,6 @@ class Oracle:
                                                spatial=(0, 1))  # images are (H, W, C) here
 
     # -- progress ----------------------------------------------------------------------------------------
-    def progress(self, total: int, desc: str, unit: str = "step") -> tqdm:
+    def progress(self, total: int, desc: str, unit: str = "step") -> Bar:
         """A progress bar on stderr that only appears for work longer than a second."""
         return self.runner.bar(total, desc, unit)

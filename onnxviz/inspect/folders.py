@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..api import load_image
 from ..imagefiles import find_images
 from ..model import Model
+from ..progress import bar as bar_of
 
 
 def labelled_images(sources: list[str | Path]) -> tuple[list[Path], list[str] | None]:
@@ -25,8 +24,7 @@ def labelled_images(sources: list[str | Path]) -> tuple[list[Path], list[str] | 
 def batches(model: Model, paths: list[Path], tensors: tuple[str, ...], batch_size: int = 32,
             progress: bool = True, desc: str = "images") -> Iterator[tuple[int, np.ndarray, list[np.ndarray]]]:
     """(index of the first image, the batch of model inputs, the requested tensors) per batch."""
-    with tqdm(total=len(paths), desc=desc, delay=1.0, leave=False, file=sys.stderr, disable=not progress,
-              unit="image") as bar:
+    with bar_of(len(paths), desc, "image", progress) as bar:
         for start in range(0, len(paths), batch_size):
             x = load_image(paths[start : start + batch_size], model)
             outs = model.run(x, tensors, batch_size)

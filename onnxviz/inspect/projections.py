@@ -7,12 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..api import load_image
 from ..errors import OptionError
 from ..explainer import Explainer
 from ..model import Model
+from ..progress import bar as bar_of
 from .patches import Hit, crop
 from .receptive import Field
 
@@ -36,7 +36,7 @@ def project(model: Model, hits: dict[int, list[Hit]], paths: list[Path], layer: 
     explainer = Explainer(model, method, progress=False)
     total = sum(len(found) for found in hits.values())
     shown: dict[int, list[np.ndarray]] = {}
-    with tqdm(total=total, desc=method, delay=1.0, leave=False, disable=not progress, unit="unit") as bar:
+    with bar_of(total, method, "unit", progress) as bar:
         for channel, found in hits.items():
             for hit in found:
                 x = load_image(paths[hit.image], model)

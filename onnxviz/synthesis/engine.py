@@ -4,12 +4,11 @@ compute nothing beyond the tensors asked for)."""
 
 from __future__ import annotations
 
-from tqdm.auto import tqdm
-
 from ..backends.torch import import_torch
 from ..layers import Layer
 from ..model import Model
 from ..preprocess import Preprocessing
+from ..progress import Bar
 from ..runner import Runner
 from ..targets import Target
 
@@ -69,5 +68,5 @@ class Engine:
         torch = import_torch()
         return int(torch.randint(low, high, (1,), generator=self.generator))
 
-    def progress(self, total: int, desc: str) -> tqdm:
+    def progress(self, total: int, desc: str) -> Bar:
         return self.runner.bar(total, desc, unit="step")
