@@ -7,31 +7,18 @@ from pathlib import Path
 import click
 
 from ..api import load_image
-from ..errors import OptionError
 from ..inspect.embed import embed as embed_images
 from ..inspect.embed import scatter_html, scatter_png
 from ..inspect.features import feature_grid, feature_maps
 from ..inspect.folders import labelled_images
 from ..inspect.kernels import kernel_grid, weight_stats
-from ..inspect.patches import patch_grid
+from ..inspect.patches import parse_channels, patch_grid
 from ..inspect.patches import top_patches as find_top_patches
 from ..inspect.projections import project as projections
 from ..io import save_png, write_bytes_atomic
 from ..model import Model
 from .options import echo, model_options, out_option
 
-
-def _channels(text: str | None) -> list[int] | None:
-    if not text:
-        return None
-    out: list[int] = []
-    try:
-        for part in text.split(","):
-            first, _, last = part.partition("-")
-            out += list(range(int(first), int(last or first) + 1))
-    except ValueError:
-        raise OptionError("--channels takes indices and ranges: 0,3,8-15") from None
-    return out
 
 @click.group("inspect", short_help="Kernels, feature maps, embeddings, top-k patches (no torch needed).")
 def inspect_group() -> None:
@@ -116,7 +103,7 @@ def top_patches(model: Model, folders, layer, channels, k, project, batch_size, 
     computed from the graph (with --project, each followed by its deconvnet or guided-backprop projection).
     Writes top_patches.png."""
     paths, _ = labelled_images(list(folders))
-    hits, rf, name = find_top_patches(model, paths, layer, _channels(channels), k, batch_size, not quiet)
+    hits, rf, name = find_top_patches(model, paths, layer, parse_channels(channels), k, batch_size, not quiet)
     shown = projections(model, hits, paths, name, rf, project, not quiet) if project else None
     path = save_png(Path(out) / "top_patches.png", patch_grid(hits, paths, projections=shown, method=project or ""))
     echo(f"{name}: receptive field {rf}; {len(hits)} channels x {k} patches from {len(paths)} images; "

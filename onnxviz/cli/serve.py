@@ -44,23 +44,29 @@ def _loopback(host: str) -> bool:
               help="Interface to listen on; anything but loopback lets other machines knock (with the token).")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Explanations computed at once; more wait in a queue.")
+@click.option("--max-steps", default=5000, show_default=True, type=click.IntRange(1),
+              help="Most steps, samples or path points one request may ask of a method.")
+@click.option("--max-mask-pixels", default=2_000_000_000, show_default=True, type=click.IntRange(1),
+              help="Most masks x input pixels one request may ask (RISE, D-RISE).")
 @limits_options
 @image_options
-def serve(models, images, port, host, workers, limits: Limits, preprocessing: Request) -> None:
+def serve(models, images, port, host, workers, max_steps, max_mask_pixels, limits: Limits,
+          preprocessing: Request) -> None:
     """Serve MODELS: a page to pick a model, an image and a method, watch the job and cancel it, and a JSON API
     (its schema at /docs). Every API call needs the random token in the printed URL."""
     try:
         import uvicorn
     except ImportError:
         raise DependencyError('onnxviz serve needs FastAPI and uvicorn: pip install "onnxviz[serve]"') from None
-    from ..serve.app import Served, create_app  # imports FastAPI: only when serving
+    from ..serve.app import Served, WorkLimits, create_app  # imports FastAPI: only when serving
 
     def prepare(path: Path) -> Model:  # the image options apply to every served model
         model = load(path, limits=limits, size=preprocessing.size)
         model.use_request(preprocessing)
         return model
 
-    served = Served(_ids(list(models)), new_token(), images, workers, prepare=prepare)
+    served = Served(_ids(list(models)), new_token(), images, workers, prepare=prepare,
+                    limits=WorkLimits(max_steps, max_mask_pixels))
     if not _loopback(host):
         echo(f"warning: listening on {host}: other machines can reach this server; only the token keeps them out",
              err=True)

@@ -18,6 +18,20 @@ from .folders import batches
 from .receptive import Field, receptive_fields
 
 
+def parse_channels(text: str | None) -> list[int] | None:
+    """Channel indices from "0,3,8-15" (ranges inclusive); None when empty (the default channels)."""
+    if not text:
+        return None
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            first, _, last = part.partition("-")
+            out += list(range(int(first), int(last or first) + 1))
+    except ValueError:
+        raise OptionError("--channels takes indices and ranges: 0,3,8-15") from None
+    return out
+
+
 @dataclass
 class Hit:
     value: float

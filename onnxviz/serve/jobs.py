@@ -13,6 +13,8 @@ from typing import Any
 from .. import interrupts
 from ..errors import OnnxvizError, first_line
 
+Work = Callable[[], tuple[dict[str, Any], Any]]  # a job's work: (its public result, the value kept)
+
 
 @dataclass
 class Job:
@@ -20,13 +22,15 @@ class Job:
     key: tuple
     status: str = "queued"  # queued, running, done, failed, cancelled
     ticks: int = 0  # checkpoints passed: live progress
-    result: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None  # what the API returns
+    value: Any = None  # what the server keeps for later (an Explanation, for the exported report)
+    kind: str = "explain"
     error: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
 
     def public(self) -> dict[str, Any]:
-        return {"id": self.id, "status": self.status, "ticks": self.ticks, "error": self.error,
+        return {"id": self.id, "kind": self.kind, "status": self.status, "ticks": self.ticks, "error": self.error,
                 "result": self.result}
 
 
@@ -44,7 +48,7 @@ class Jobs:
     def active(self) -> int:
         return sum(job.status in ("queued", "running") for job in self.jobs.values())
 
-    def submit(self, key: tuple, work: Callable[[], dict[str, Any]]) -> Job:
+    def submit(self, key: tuple, work: Work, kind: str = "explain") -> Job:
         """A job for `key`: the finished one when the same request was answered before, else a new one."""
         with self.lock:
             known = self.by_key.get(key)
@@ -53,7 +57,7 @@ class Jobs:
             if self.active() >= self.limit:
                 raise OnnxvizError(f"the server is busy: {self.active()} jobs are running or waiting (at most "
                                    f"{self.limit}); try again when one finishes, or cancel one")
-            job = Job(uuid.uuid4().hex, key)
+            job = Job(uuid.uuid4().hex, key, kind=kind)
             self.jobs[job.id] = job
             self.by_key[key] = job
             self._forget_old()
@@ -69,7 +73,7 @@ class Jobs:
             if self.by_key.get(job.key) is job:
                 del self.by_key[job.key]
 
-    def _run(self, job: Job, work: Callable[[], dict[str, Any]]) -> None:
+    def _run(self, job: Job, work: Work) -> None:
         if job.cancel.is_set():
             job.status = "cancelled"
             job.done.set()
@@ -81,7 +85,7 @@ class Jobs:
 
         try:
             with interrupts.job_scope(job.cancel, tick):
-                job.result = work()
+                job.result, job.value = work()
             job.status = "done"
         except interrupts.Cancelled:
             job.status = "cancelled"
