@@ -79,6 +79,7 @@ def test_a_result_carries_its_map_values_image_and_colours(client, folder, wide_
     assert np.abs(picture(result["image"]) / 255.0 - images[0]).max() <= 1 / 255 + 1e-6
     assert np.array_equal(picture(result["heat"]), to_uint8(colorize(norm[0], signed)))
     assert result["model"] == model and result["image_name"] == "digit0.png" and result["method"] == method
+    assert result["seconds"] > 0 and result["label"] == ex.label(0)
 
 
 def test_layers_come_with_receptive_fields_and_the_model_facts(client):
@@ -124,6 +125,13 @@ def test_top_patches_over_the_served_images_are_the_command_lines(client, folder
     assert final["result"]["field"] == str(rf)
     bad = post(client, "/api/models/wide/patches", data={"layer": "act", "channels": "0-x"})
     assert bad.status_code == 400 and "--channels" in bad.json()["detail"]
+
+
+def test_a_missing_or_mistyped_field_is_said_in_one_line(client):
+    missing = post(client, "/api/models/wide/features", data={"image": "digit0.png"})
+    assert missing.status_code == 422 and missing.json()["detail"] == "layer: Field required"
+    typed = post(client, "/api/models/wide/visualize", data={"layer": "act", "channel": "two"})
+    assert typed.status_code == 422 and typed.json()["detail"].startswith("channel: ")
 
 
 def test_top_patches_need_an_images_folder(wide_path):

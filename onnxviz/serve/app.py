@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from ..errors import OnnxvizError, first_line
@@ -52,6 +54,12 @@ def create_app(served: Served) -> FastAPI:
     @app.exception_handler(OnnxvizError)
     async def refused(request: Request, exc: OnnxvizError) -> JSONResponse:
         return JSONResponse({"detail": first_line(exc)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """A missing or mistyped field in one line (FastAPI's default is a list of objects)."""
+        said = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors())
+        return JSONResponse({"detail": said, "errors": jsonable_encoder(exc.errors())}, status_code=422)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:

@@ -27,4 +27,4 @@ def explanation_payload(ex: Explanation) -> dict[str, Any]:
             "values": base64.b64encode(values.tobytes()).decode("ascii"), "height": int(values.shape[0]),
             "width": int(values.shape[1]), "signed": bool(diverging), "scale": [low, high],
             "overlay": png64(ex.figure(0)), "label": ex.label(0), "method": ex.method, "layer": ex.layer,
-            "backend": ex.backend, "seconds": ex.timings.get("method")}
+            "backend": ex.backend, "seconds": ex.timings.get("explain_s")}
