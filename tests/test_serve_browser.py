@@ -104,10 +104,18 @@ def test_two_models_side_by_side_layers_and_the_export(browser, server, tmp_path
     page.fill("#opacity", "80")
     page.dispatch_event("#opacity", "input")
     assert set(page.evaluate("[...document.querySelectorAll('img.heat')].map((i) => i.style.opacity)")) == {"0.8"}
-    stack = page.locator(".card .stack").first
-    box = stack.bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.3)
-    assert re.fullmatch(r"x \d+, y \d+: -?[\d.e+-]+", page.locator(".card .readout").first.inner_text())
+    card = page.locator(".card", has_text="wide · gradcam")  # 24 x 40: a transposed readout would show
+    box = card.locator(".stack").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.71, box["y"] + box["height"] * 0.31)  # inside a cell, not on an edge
+    x, y, value = re.fullmatch(r"x (\d+), y (\d+): (\S+)", card.locator(".readout").inner_text()).groups()
+    assert (int(x), int(y)) == (28, 7)  # column 0.71 x 40, row 0.31 x 24
+    expected = page.evaluate("""async ([job, x, y]) => {
+        const r = (await (await fetch(`/api/jobs/${job}`, {headers: {"X-Onnxviz-Token":
+            sessionStorage.getItem("onnxviz-token")}})).json()).result;
+        const v = new Float32Array(Uint8Array.from(atob(r.values), (c) => c.charCodeAt(0)).buffer);
+        return v[y * r.width + x].toPrecision(4);
+    }""", [card.get_attribute("data-job"), int(x), int(y)])
+    assert value == expected
 
     page.uncheck("#models input[value=wide]")
     row = page.locator("#layers tbody tr", has_text="Conv").first

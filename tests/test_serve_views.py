@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import re
+import threading
 
 import cv2
 import numpy as np
@@ -184,17 +185,36 @@ def test_the_exported_report_shows_what_is_on_screen(client, folder):
         third = _explain(client, "digits", "saliency", name="digit2.png")
     finally:
         (folder / "<i>odd&.png").unlink()
-    shown = [{"job": first["id"]}, {"job": second["id"]}, {"job": third["id"], "image": "digit2.png"}]
+    fourth = _explain(client, "digits", "gradcam", name="digit2.png")  # on screen under another name, below
+    shown = [{"job": first["id"]}, {"job": second["id"]}, {"job": third["id"], "image": "digit2.png"},
+             {"job": fourth["id"], "image": "same pixels.png"}]
     response = post(client, "/api/report", json={"shown": shown})
     assert response.status_code == 200 and "attachment" in response.headers["content-disposition"]
     page = response.text
     assert "<i>odd" not in page and "&lt;i&gt;odd&amp;.png" in page  # names from files are escaped
-    assert page.count("<h2>") == 2  # one section per model and image: digit2 has two methods side by side
+    assert page.count("<h2>") == 3  # one section per model and image: digit2 has two methods side by side
     assert "wide: &lt;i&gt;odd&amp;.png" in page and "digits: digit2.png" in page
-    assert len(re.findall(r'src="data:image/png;base64,', page)) == 2 + 3  # an input per section, every overlay
+    assert "digits: same pixels.png" in page  # the name the page shows, not the one the cached job was run under
+    assert len(re.findall(r'src="data:image/png;base64,', page)) == 3 + 4  # an input per section, every overlay
     assert "http://" not in page and "https://" not in page.split("</style>")[-1]  # self-contained
     patches = post(client, "/api/models/wide/patches", data={"layer": "act", "channels": "0"}).json()
     wait(client, patches["id"])
     refused = post(client, "/api/report", json={"shown": [{"job": patches["id"]}]})
     assert refused.status_code == 400 and "explanation" in refused.json()["detail"]
     assert post(client, "/api/report", json={"shown": []}).status_code == 400
+
+
+def test_concurrent_first_requests_load_a_model_once(wide_path):
+    calls = []
+
+    def prepare(path):
+        calls.append(path)
+        return onnxviz.load(path)
+
+    served = Served({"wide": wide_path}, TOKEN, prepare=prepare)
+    threads = [threading.Thread(target=served.model, args=("wide",)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == [wide_path]

@@ -52,8 +52,10 @@ def _loopback(host: str) -> bool:
 @image_options
 def serve(models, images, port, host, workers, max_steps, max_mask_pixels, limits: Limits,
           preprocessing: Request) -> None:
-    """Serve MODELS: a page to pick a model, an image and a method, watch the job and cancel it, and a JSON API
-    (its schema at /docs). Every API call needs the random token in the printed URL."""
+    """Serve MODELS: a page to compare models side by side on an image (top-5, any method with live progress and
+    Cancel, an opacity slider, the value under the cursor), look into a layer (feature maps, kernels, top patches
+    over --images, a channel's visualization) and export what is on screen as the HTML report; and a JSON API (its
+    schema at /docs). Every API call needs the random token in the printed URL."""
     try:
         import uvicorn
     except ImportError:

@@ -4,6 +4,7 @@ and the two readers every route shares (a model by id, an image from an upload o
 from __future__ import annotations
 
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,12 +34,14 @@ class Served:
     limits: WorkLimits = field(default_factory=WorkLimits)
     prepare: Callable[[Path], Model] = load  # how a model file is loaded (the command line's --size, --preprocess...)
     loaded: dict[str, Model] = field(default_factory=dict)
+    loading: threading.Lock = field(default_factory=threading.Lock)  # two first requests load a model once
 
     def model(self, model_id: str) -> Model:
         if model_id not in self.models:
             raise HTTPException(404, f"no model {model_id!r}; served: {', '.join(self.models)}")
-        if model_id not in self.loaded:
-            self.loaded[model_id] = self.prepare(self.models[model_id])
+        with self.loading:
+            if model_id not in self.loaded:
+                self.loaded[model_id] = self.prepare(self.models[model_id])
         return self.loaded[model_id]
 
     def image_names(self) -> list[str]:
