@@ -218,3 +218,24 @@ def test_concurrent_first_requests_load_a_model_once(wide_path):
     for t in threads:
         t.join()
     assert calls == [wide_path]
+
+
+def test_each_worker_has_its_own_model_and_keeps_it(wide_path):
+    served = Served({"wide": wide_path}, TOKEN, workers=2)
+    shared = served.model("wide")
+    seen: dict[str, list] = {"a": [], "b": []}
+
+    def job(name: str, gate: threading.Barrier) -> None:
+        seen[name].append(served.worker_model("wide"))
+        gate.wait()  # both workers hold a model at once
+        seen[name].append(served.worker_model("wide"))
+
+    gate = threading.Barrier(2)
+    threads = [threading.Thread(target=job, args=(name, gate)) for name in seen]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    (a, a_again), (b, b_again) = seen["a"], seen["b"]
+    assert a is a_again and b is b_again  # reused across a worker's jobs
+    assert a is not b and shared in (a, b)  # never shared by two workers; the first takes the requests' instance

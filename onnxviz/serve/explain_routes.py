@@ -108,6 +108,7 @@ def router(served: Served, jobs: Jobs) -> APIRouter:
                method, json.dumps(chosen, sort_keys=True), target, layer)
 
         def work() -> tuple[dict[str, Any], Any]:
+            m = served.worker_model(model_id)
             ex = explain(m, x, method, target=target or None, layer=layer or None, progress=False, **chosen)
             return {**explanation_payload(ex), "model": model_id, "image_name": name}, ex
 

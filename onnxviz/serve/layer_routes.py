@@ -55,6 +55,7 @@ def router(served: Served, jobs: Jobs) -> APIRouter:
         name = m.layer(layer).name
 
         def work() -> tuple[dict[str, Any], Any]:
+            m = served.worker_model(model_id)
             hits, rf, found = top_patches(m, paths, name, chosen, k, progress=False)
             picture = png64(patch_grid(hits, paths))
             return {"model": model_id, "layer": found, "field": str(rf), "picture": picture}, None
@@ -70,6 +71,7 @@ def router(served: Served, jobs: Jobs) -> APIRouter:
         name = m.layer(layer).name
 
         def work() -> tuple[dict[str, Any], Any]:
+            m = served.worker_model(model_id)
             result = synthesize(m, "maximize", f"{name}:{channel}", steps=steps, progress=False)
             return {"model": model_id, "layer": name, "channel": channel, "caption": result.captions[0],
                     "picture": png64(result.figure())}, result

@@ -35,6 +35,8 @@ class Served:
     prepare: Callable[[Path], Model] = load  # how a model file is loaded (the command line's --size, --preprocess...)
     loaded: dict[str, Model] = field(default_factory=dict)
     loading: threading.Lock = field(default_factory=threading.Lock)  # two first requests load a model once
+    own: threading.local = field(default_factory=threading.local)  # each worker thread's models
+    claimed: set[str] = field(default_factory=set)  # models whose shared instance a worker has taken
 
     def model(self, model_id: str) -> Model:
         if model_id not in self.models:
@@ -43,6 +45,20 @@ class Served:
             if model_id not in self.loaded:
                 self.loaded[model_id] = self.prepare(self.models[model_id])
         return self.loaded[model_id]
+
+    def worker_model(self, model_id: str) -> Model:
+        """The model as this worker thread's jobs use it: one per worker, reused by its later jobs. A converted graph
+        keeps state between passes (DeepLIFT's reference, the rule views), so two jobs never share one; the first
+        worker takes the instance the requests use (onnxruntime sessions are safe to share), the others load their
+        own."""
+        mine: dict[str, Model] = self.own.__dict__.setdefault("models", {})
+        if model_id not in mine:
+            shared = self.model(model_id)
+            with self.loading:
+                first = model_id not in self.claimed
+                self.claimed.add(model_id)
+            mine[model_id] = shared if first else self.prepare(self.models[model_id])
+        return mine[model_id]
 
     def image_names(self) -> list[str]:
         if self.images is None:
