@@ -304,14 +304,14 @@ def test_rise_is_the_mask_weighted_mean_score_over_every_mask_it_drew(monkeypatc
     from onnxviz.methods import rise as rise_module
 
     drawn = []
-    real = rise_module.rise_masks
+    real = rise_module.render_masks
 
     def recorded(*args, **kwargs):
         masks = real(*args, **kwargs)
         drawn.append(masks)
         return masks
 
-    monkeypatch.setattr(rise_module, "rise_masks", recorded)
+    monkeypatch.setattr(rise_module, "render_masks", recorded)  # masks are drawn in blocks, drawn per batch
     weight = np.random.default_rng(3).standard_normal((2, 3 * 10 * 14)).astype(np.float32)
     model = onnxviz.load(linear(weight, np.array([0.5, -1.0], np.float32), shape=(3, 10, 14)))
     model.use_preprocessing("unit")

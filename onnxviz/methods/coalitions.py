@@ -13,7 +13,7 @@ from ..io import read_image
 from ..options import option
 from ..segments import GRANULARITY, check_granularity, group_labels
 
-BLOCK = 64  # perturbed copies materialized at once
+BLOCK = 64  # perturbed copies materialized at once, at most (fewer with a smaller --batch-size)
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,13 @@ def scores(ctx, i: int, x: np.ndarray, fill: np.ndarray, labels: np.ndarray, coa
            on_chunk=None) -> np.ndarray:
     """The target's score of sample i under each coalition (rows of 0/1 over the groups), in blocks."""
     out = np.empty(len(coalitions), np.float64)
-    view = ctx.for_samples([i] * min(BLOCK, len(coalitions)))
-    for start in range(0, len(coalitions), BLOCK):
-        block = coalitions[start : start + BLOCK]
+    size = max(1, min(BLOCK, ctx.batch_size))  # memory follows --batch-size
+    view = ctx.for_samples([i] * min(size, len(coalitions)))
+    for start in range(0, len(coalitions), size):
+        block = coalitions[start : start + size]
         keep = np.take(block.astype(bool), labels, axis=1)  # (B, *sample shape), C-ordered as onnxruntime takes it
         batch = np.where(keep, x[i], fill[i].astype(x.dtype))
-        scorer = view if len(block) == BLOCK else ctx.for_samples([i] * len(block))
+        scorer = view if len(block) == size else ctx.for_samples([i] * len(block))
         out[start : start + len(block)] = scorer.score(batch, on_chunk=on_chunk)
     return out
 

@@ -14,7 +14,7 @@ import numpy as np
 from ..method import Method
 from ..options import option
 
-BLOCK = 256  # masks materialized at once
+BLOCK = 256  # masks drawn at once (the draws, and so the masks, do not depend on --batch-size)
 
 
 @dataclass(frozen=True)
@@ -31,17 +31,29 @@ class RiseOptions:
                              f"{self.grid:,}")
 
 
-def rise_masks(n: int, grid: int, p: float, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    """(n, height, width) float32 masks in [0, 1]: smooth random occlusion patterns (paper, section 3.2)."""
+def rise_draws(n: int, grid: int, p: float, height: int, width: int,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The random part of n masks: (n, grid, grid) kept cells and (n, 2) shifts (paper, section 3.2)."""
     cell_h, cell_w = math.ceil(height / grid), math.ceil(width / grid)
     cells = (rng.random((n, grid, grid)) < p).astype(np.float32)
-    shifts = rng.integers(0, [cell_h, cell_w], size=(n, 2))
-    masks = np.empty((n, height, width), np.float32)
-    for k in range(n):
+    return cells, rng.integers(0, [cell_h, cell_w], size=(n, 2))
+
+
+def render_masks(cells: np.ndarray, shifts: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(n, height, width) float32 masks in [0, 1]: the cells upsampled bilinearly, then shifted."""
+    grid = cells.shape[1]
+    cell_h, cell_w = math.ceil(height / grid), math.ceil(width / grid)
+    masks = np.empty((len(cells), height, width), np.float32)
+    for k in range(len(cells)):
         up = cv2.resize(cells[k], ((grid + 1) * cell_w, (grid + 1) * cell_h), interpolation=cv2.INTER_LINEAR)
         dy, dx = shifts[k]
         masks[k] = up[dy : dy + height, dx : dx + width]
     return masks
+
+
+def rise_masks(n: int, grid: int, p: float, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, height, width) float32 masks in [0, 1]: smooth random occlusion patterns."""
+    return render_masks(*rise_draws(n, grid, p, height, width, rng), height, width)
 
 
 class Rise(Method):
@@ -62,11 +74,14 @@ class Rise(Method):
         saliency = np.zeros((len(x), height, width), np.float64)
         with ctx.progress(len(x) * opts.n_masks, self.name) as bar:
             for start in range(0, opts.n_masks, BLOCK):
-                masks = rise_masks(min(BLOCK, opts.n_masks - start), opts.grid, opts.p, height, width, rng)
-                for i in range(len(x)):
-                    masked = (x[i] * ctx.over_channels(masks)).astype(x.dtype)
-                    scores = self.scores(ctx.for_samples([i] * len(masks)), masked, bar.update)
-                    saliency[i] += np.tensordot(scores, masks, axes=1)
+                cells, shifts = rise_draws(min(BLOCK, opts.n_masks - start), opts.grid, opts.p, height, width, rng)
+                for part in range(0, len(cells), ctx.batch_size):  # memory follows --batch-size, not n_masks
+                    masks = render_masks(cells[part : part + ctx.batch_size], shifts[part : part + ctx.batch_size],
+                                         height, width)
+                    for i in range(len(x)):
+                        masked = (x[i] * ctx.over_channels(masks)).astype(x.dtype)
+                        scores = self.scores(ctx.for_samples([i] * len(masks)), masked, bar.update)
+                        saliency[i] += np.tensordot(scores, masks, axes=1)
         return (saliency / (opts.n_masks * opts.p)).astype(np.float32)
 
     def scores(self, ctx, masked: np.ndarray, on_chunk) -> np.ndarray:

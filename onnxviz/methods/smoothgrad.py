@@ -53,12 +53,16 @@ class SmoothGrad(Method):
         extras: dict = {}
         with ctx.progress(len(x) * opts.nt_samples, f"smoothgrad({opts.base})") as bar:
             for i in range(len(x)):
-                noise = ctx.sample_rng(x[i]).standard_normal((opts.nt_samples, *x.shape[1:])) * opts.stdevs
-                noisy = (x[i] + noise).astype(x.dtype)
-                out = base.explain(ctx.for_samples([i] * opts.nt_samples), noisy, base_opts)
-                attr = np.asarray(out.attributions if isinstance(out, MethodOutput) else out, np.float64)
-                total[i], squares[i] = attr.mean(axis=0), (attr**2).mean(axis=0)
-                bar.update(opts.nt_samples)
+                rng = ctx.sample_rng(x[i])  # drawn in chunks: the same noise as one draw of nt_samples
+                for start in range(0, opts.nt_samples, ctx.batch_size):  # memory follows --batch-size
+                    k = min(ctx.batch_size, opts.nt_samples - start)
+                    noisy = (x[i] + rng.standard_normal((k, *x.shape[1:])) * opts.stdevs).astype(x.dtype)
+                    out = base.explain(ctx.for_samples([i] * k), noisy, base_opts)
+                    attr = np.asarray(out.attributions if isinstance(out, MethodOutput) else out, np.float64)
+                    total[i] += attr.sum(axis=0)
+                    squares[i] += (attr**2).sum(axis=0)
+                    bar.update(k)
+        total, squares = total / opts.nt_samples, squares / opts.nt_samples
         result = {"smoothgrad": total, "smoothgrad_sq": squares, "vargrad": squares - total**2}[opts.nt_type]
         extras["base"] = opts.base
         return MethodOutput(result.astype(np.float32), extras=extras)
