@@ -68,7 +68,11 @@ x = np.random.default_rng(1).random((1, *model.input.shape[1:]), dtype=np.float3
 onnxviz.explain(model, x, method, batch_size=batch, progress=False, **{option: 2})  # conversion, sessions, pools
 status = lambda key: next(int(l.split()[1]) for l in Path("/proc/self/status").read_text().splitlines()
                           if l.startswith(key)) / 1024
-Path("/proc/self/clear_refs").write_text("5")  # the high-water mark starts again from here
+try:
+    Path("/proc/self/clear_refs").write_text("5")  # the high-water mark starts again from here
+except OSError:
+    print("unsupported")
+    sys.exit(0)
 before = status("VmRSS")
 onnxviz.explain(model, x, method, batch_size=batch, progress=False, **{option: count})
 print(status("VmHWM") - before)
@@ -83,6 +87,8 @@ def resident_peak_mib(path: str, method: str, option: str, count: int) -> float:
     done = subprocess.run([sys.executable, "-c", CHILD, path, method, option, str(count), str(BATCH)],
                           capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
+    if done.stdout.split()[-1] == "unsupported":
+        pytest.skip("this system does not let a process reset its resident high-water mark")
     return float(done.stdout.split()[-1])
 
 
