@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 from fastapi import HTTPException, UploadFile
 
+from ..imagefiles import images_in
 from ..model import Model, load
 from ..reading import load_image
 from .limits import WorkLimits
 from .security import confined
 
 MAX_UPLOAD = 20 * 1024 * 1024
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
 @dataclass
@@ -64,8 +64,7 @@ class Served:
         if self.images is None:
             return []
         root = self.images.resolve()
-        return sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                      if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and p.resolve().is_relative_to(root))
+        return [str(p.relative_to(root)) for p in images_in(root) if p.resolve().is_relative_to(root)]
 
     def image_paths(self) -> list[Path]:
         if self.images is None:
