@@ -239,3 +239,15 @@ def test_each_worker_has_its_own_model_and_keeps_it(wide_path):
     (a, a_again), (b, b_again) = seen["a"], seen["b"]
     assert a is a_again and b is b_again  # reused across a worker's jobs
     assert a is not b and shared in (a, b)  # never shared by two workers; the first takes the requests' instance
+
+
+def test_the_report_keeps_two_uploads_of_one_name_apart(client):
+    first = cv2.imencode(".png", cv2.imread(str(demo_images()[1])))[1].tobytes()
+    second = cv2.imencode(".png", cv2.imread(str(demo_images()[2])))[1].tobytes()
+    jobs = []
+    for data in (first, second):
+        job = post(client, "/api/models/digits/explain", data={"method": "saliency"},
+                   files={"file": ("image.png", data)}).json()
+        jobs.append(wait(client, job["id"])["id"])
+    page = post(client, "/api/report", json={"shown": [{"job": j, "image": "image.png"} for j in jobs]}).text
+    assert page.count("<h2>") == 2  # the same name, other pixels: two sections, each with its own input

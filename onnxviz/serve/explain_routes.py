@@ -36,6 +36,11 @@ def top5(m: Model, x: np.ndarray) -> list[dict[str, Any]]:
              "probability": float(probabilities[c])} for c in top]
 
 
+def served_facts(m: Model) -> list[tuple[str, str]]:
+    """What `onnxviz info` says of the model, less the torch row (the server converts on a method's first use)."""
+    return [(k, v) for k, v in model_facts(m, with_torch=False) if k != "torch"]
+
+
 def parse_options(text: str) -> dict[str, Any]:
     try:
         chosen = json.loads(text)
@@ -60,7 +65,7 @@ def router(served: Served, jobs: Jobs) -> APIRouter:
         return {"id": model_id, "name": m.name, "input": {"name": m.input.name, "shape": list(m.input.shape),
                                                            "layout": m.input.layout},
                 "outputs": m.outputs, "preprocessing": json.loads(m.preprocessing.to_json()),
-                "facts": [[k, v] for k, v in model_facts(m, with_torch=False) if k != "torch"],
+                "facts": [list(row) for row in served_facts(m)],
                 "default_layer": m.default_layer.name if m.default_layer else None,
                 "layers": [{"name": layer.name, "op": layer.op_type, "shape": list(layer.shape),
                             "layout": layer.layout,

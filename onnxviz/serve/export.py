@@ -3,14 +3,15 @@ same page `onnxviz report` writes), one section per model and image with every m
 
 from __future__ import annotations
 
+import hashlib
+
 from fastapi import APIRouter, Body, HTTPException
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from ..explanation import Explanation
-from ..inspect.summary import facts as model_facts
-from ..viz.pages import assumptions_of, render
-from .explain_routes import top5
+from ..viz.html_report import page, section
+from .explain_routes import served_facts, top5
 from .jobs import Jobs
 from .state import Served
 
@@ -18,23 +19,18 @@ from .state import Served
 def report_page(served: Served, shown: list[tuple[str, str, Explanation]]) -> str:
     """The page for (model id, image name, explanation) triples, in the order given."""
     groups: dict[tuple[str, str, str], list[Explanation]] = {}
-    for model_id, image, ex in shown:
-        groups.setdefault((model_id, image, ex.inputs.tobytes().hex()[:64]), []).append(ex)
+    for model_id, image, ex in shown:  # one section per model and image (its name and its pixels)
+        groups.setdefault((model_id, image, hashlib.sha256(ex.inputs.tobytes()).hexdigest()), []).append(ex)
     models = list(dict.fromkeys(model_id for model_id, _, _ in shown))
     facts = [(f"{model_id} · {k}" if len(models) > 1 else k, v) for model_id in models
-             for k, v in model_facts(served.model(model_id), with_torch=False) if k != "torch"]
+             for k, v in served_facts(served.model(model_id))]
     sections = []
     for (model_id, image, _), explanations in groups.items():
-        top = top5(served.model(model_id), explanations[0].inputs[:1])
-        figures = [(explanations[0].images()[0], f"{image} (input)")]
-        figures += [(ex.figure(0), ex.label(0).replace(" | ", ": ")) for ex in explanations]
-        sections.append({"name": f"{model_id}: {image}" if len(models) > 1 else image,
-                         "top": [(f"{p['class']} {p['name']}" if p["name"] else str(p["class"]), p["probability"])
-                                 for p in top],
-                         "figures": figures, "explained": ""})
-    every = [ex for _, _, ex in shown]
-    return render("report.html", model_name=", ".join(models), facts=facts, explanations=every, metrics={},
-                  metric_names=[], sections=sections, assumptions=assumptions_of(every))
+        top = [(f"{p['class']} {p['name']}" if p["name"] else str(p["class"]), p["probability"])
+               for p in top5(served.model(model_id), explanations[0].inputs[:1])]
+        sections.append(section(f"{model_id}: {image}" if len(models) > 1 else image, explanations[0].images()[0],
+                                explanations, 0, top))
+    return page(", ".join(models), facts, [ex for _, _, ex in shown], sections)
 
 
 class Shown(BaseModel):
