@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
-
-import onnx
+from typing import TYPE_CHECKING
 
 from .errors import MethodError
 from .layers import Layer, attention_pairs
 from .layout import TokenLayout
+
+if TYPE_CHECKING:  # onnx takes 0.6 s to import; listing methods must not pay it
+    import onnx
 
 
 def global_attention(table: list[Layer], model_name: str = "MODEL") -> tuple[list[Layer], TokenLayout]:

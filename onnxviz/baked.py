@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
-from .backends.graph import constants
+from .backends.constants import constants
 
 AFFINE = ("Div", "Mul", "Sub", "Add")
 PASS = ("Cast", "Transpose", "Identity")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,12 +20,14 @@ from .estimate import Estimator
 from .heads import gap_linear_head
 from .layers import Layer
 from .layout import Layout, TokenLayout
-from .model import Model
 from .progress import Bar
 from .reading import load_image
 from .runner import Progress, Runner
 from .targets import ClassScore, DetectionScore, Score, Target
 from .targets.scores import Tensor
+
+if TYPE_CHECKING:  # a plugin imports Context; loading the model's code (and onnx, 0.6 s) waits for a model
+    from .model import Model
 
 
 @dataclass(frozen=True)

@@ -5,22 +5,26 @@ Keras' GlobalAveragePooling and Caffe's pool5 that way)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
-from onnx import numpy_helper
 
 from .errors import MethodError
-from .model import Model
+
+if TYPE_CHECKING:  # plugins import this through Context: onnx (0.6 s) and the model's code load with a model
+    import onnx
+
+    from .model import Model
 
 _PASS_THROUGH = ("Flatten", "Reshape", "Squeeze", "Identity", "Dropout")
 
 
 def _attr(node: onnx.NodeProto, name: str, default):
+    from onnx import helper
+
     for a in node.attribute:
         if a.name == name:
-            return onnx.helper.get_attribute_value(a)
+            return helper.get_attribute_value(a)
     return default
 
 
@@ -65,6 +69,8 @@ def gap_linear_head(model: Model, layer: str, score_tensor: str) -> tuple[np.nda
     """(W, b) such that score_tensor = W @ mean_hw(layer) + b, or a MethodError naming what is there instead. Heads
     read: global pooling then a Gemm / MatMul (+ Add); global pooling of one channel per class (W = I: the class's
     own channel is its map); a 1x1 convolution then global pooling (W = its kernel)."""
+    from onnx import numpy_helper
+
     graph = model.proto.graph
     consumers: dict[str, list[onnx.NodeProto]] = {}
     for node in graph.node:

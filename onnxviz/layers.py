@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-
-import onnx
+from typing import TYPE_CHECKING
 
 from .errors import LayerError, suggest
 from .layout import NCHW, Layout, TokenLayout
 from .layout import layout as layout_of
 from .tensor_layout import infer, override, token_split
+
+if TYPE_CHECKING:  # onnx takes 0.6 s to import; listing methods must not pay it
+    import onnx
 
 # Ops whose output keeps the memory layout of their first input (used to tell NHWC tensors apart).
 _LAYOUT_PRESERVING = {

@@ -8,13 +8,16 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import GuessWarning, ImageError
 from .io import image_array, read_image, resize
-from .model import Model
 from .preprocess import GREY, Preprocessing
+
+if TYPE_CHECKING:  # plugins import this through Context: the model's code (and onnx, 0.6 s) loads with a model
+    from .model import Model
 
 ImageSource = str | os.PathLike | np.ndarray
 

@@ -8,14 +8,17 @@ import functools
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .backends.batching import run_batched
 from .estimate import Estimator, estimate_gradient
-from .model import Model
 from .progress import Bar
 from .progress import bar as progress_bar
+
+if TYPE_CHECKING:  # plugins import this through Context: the model's code (and onnx, 0.6 s) loads with a model
+    from .model import Model
 
 Progress = Callable[[int], None] | None
 

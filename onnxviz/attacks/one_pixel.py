@@ -10,7 +10,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import differential_evolution
 
 from ..options import option
 from .base import Attack
@@ -33,8 +32,8 @@ class _Stop(Exception):
     """Ends the search early: an adversarial was found, or the query budget is spent."""
 
 
-def _seed_keyword() -> str:
-    return "rng" if "rng" in inspect.signature(differential_evolution).parameters else "seed"
+def _seed_keyword(search) -> str:
+    return "rng" if "rng" in inspect.signature(search).parameters else "seed"
 
 
 class OnePixel(Attack):
@@ -92,12 +91,14 @@ class OnePixel(Attack):
                 raise _Stop
             return values
 
+        from scipy.optimize import differential_evolution  # 0.3 s to import: only when attacking
+
         bounds = [(0, h), (0, w), *[(0, 1)] * c] * opts.pixels
         popsize = max(1, math.ceil(opts.population / len(bounds)))
         try:
             differential_evolution(cost, bounds, popsize=popsize, maxiter=10**6, mutation=0.5, recombination=1.0,
                                    polish=False, init="random", updating="deferred", vectorized=True, tol=0,
-                                   **{_seed_keyword(): oracle.rng(row)})
+                                   **{_seed_keyword(differential_evolution): oracle.rng(row)})
         except _Stop:
             pass
         return best["image"]

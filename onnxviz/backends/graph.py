@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
 import onnx
-from onnx import numpy_helper
-
-
-def constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
-    """Tensor name -> value of the graph's initializers and Constant nodes (a `value` attribute)."""
-    found = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            found[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-    return found
 
 
 def with_outputs(proto: onnx.ModelProto, names: tuple[str, ...]) -> onnx.ModelProto:

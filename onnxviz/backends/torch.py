@@ -12,29 +12,11 @@ import numpy as np
 import onnx
 
 from ..backward import BackwardRules, resolve
-from ..errors import ConversionError, DependencyError
+from ..errors import ConversionError
 from ..guard.limits import Limits
 from ..guard.run import torch_pass
 from . import precision, qdq
-
-INSTALL_HINT = 'install the torch extra: pip install "onnxviz[torch]"'
-
-
-def import_torch():
-    """torch and onnx2torch, or a DependencyError that says how to install them."""
-    try:
-        import onnx2torch  # noqa: F401
-        import torch
-    except ImportError as exc:
-        missing = exc.name or "torch"
-        message = f"gradient methods need PyTorch and onnx2torch ({missing} is missing): {INSTALL_HINT}"
-        raise DependencyError(message) from exc
-    return torch
-
-
-def torch_device(device: str) -> str:
-    torch = import_torch()
-    return "cuda" if device == "cuda" and torch.cuda.is_available() else "cpu"
+from .torch_import import import_torch, torch_device
 
 
 def _conversion_error(exc: Exception, proto: onnx.ModelProto) -> ConversionError:

@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from .graph import constants
+from .constants import constants
 from .specialize import inline, inner_names, value_dependent
 
 MAX_TRIPS = 256  # a longer loop would make a graph too large to be worth unrolling

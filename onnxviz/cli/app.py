@@ -14,15 +14,28 @@ import click
 from .. import interrupts
 from ..errors import OnnxvizError
 from ..text import printable
-from .options import echo
 
-# command name -> module:attribute; imported on use, so `onnxviz --help` and one command load only what they need
+# command name -> (module:attribute, the line `onnxviz --help` shows); a command is imported on use, so the help
+# and one command load only what they need (tests/test_cli_startup.py checks each line against its command's own)
 COMMANDS = {
-    "attack": "attack:attack_command", "batch": "batch:batch", "compare": "compare:compare_command",
-    "demo": "demo:demo", "evaluate": "evaluate:evaluate_command", "explain": "explain:explain", "info": "info:info",
-    "inspect": "inspect:inspect_group", "layers": "layers:layers", "methods": "methods:methods",
-    "report": "report:report_command", "robustness": "robustness:robustness", "serve": "serve:serve",
-    "synthesize": "synthesize:synthesize_command", "tcav": "tcav:tcav_command",
+    "attack": ("attack:attack_command", "Adversarial examples: white-box (torch) or black-box (onnxruntime)."),
+    "batch": ("batch:batch", "Explain a whole folder, glob or list of images (local or Ray), resumably."),
+    "compare": ("compare:compare_command", "Several models on the same images: predictions, maps, agreement."),
+    "demo": ("demo:demo", "Offline demo: bundled model and images -> out/index.html."),
+    "evaluate": ("evaluate:evaluate_command",
+                 "How faithful explanations are: deletion/insertion AUC, sanity checks."),
+    "explain": ("explain:explain", "Explain images with one or more methods."),
+    "info": ("info:info", "Describe a model: inputs, layout, softmax tail, torch parity."),
+    "inspect": ("inspect:inspect_group", "Kernels, feature maps, embeddings, top-k patches (no torch needed)."),
+    "layers": ("layers:layers", "List layers (tensor names for --layer); * marks the CAM default."),
+    "methods": ("methods:methods", "List registered methods, or show one method's options."),
+    "report": ("report:report_command",
+               "One self-contained HTML page: predictions, overlays, metrics, model facts."),
+    "robustness": ("robustness:robustness", "Confidence and top-1 against noise and blur levels (CSV + PNG)."),
+    "serve": ("serve:serve", "A local web explorer and JSON API for one or more models."),
+    "synthesize": ("synthesize:synthesize_command",
+                   "Feature visualization: maximize, deepdream, invert, style transfer."),
+    "tcav": ("tcav:tcav_command", "TCAV: which concepts (image folders) a class is sensitive to, per layer."),
 }
 
 class _Printable:
@@ -45,8 +58,14 @@ class Group(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return super().get_command(ctx, name)
-        module, _, attribute = COMMANDS[name].partition(":")
+        module, _, attribute = COMMANDS[name][0].partition(":")
         return getattr(importlib.import_module(f"{__package__}.{module}"), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from COMMANDS' lines: click's own would import every command to ask for its help."""
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx) if name in COMMANDS]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -73,7 +92,7 @@ class Group(click.Group):
             exc.show(file=cast(IO[str], _Printable()))
             return exc.exit_code
         except (click.exceptions.Abort, KeyboardInterrupt, EOFError):
-            echo("\nAborted!", err=True)
+            click.echo(printable("\nAborted!"), err=True)
             return 1
         except click.exceptions.Exit as exc:
             return exc.exit_code
@@ -83,7 +102,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None, deb
     """Our warnings as one `warning:` line each; other libraries' only with --debug."""
     text = str(message)
     if text.startswith("onnxviz: "):
-        echo(f"warning: {text.removeprefix('onnxviz: ')}", err=True)
+        click.echo(printable(f"warning: {text.removeprefix('onnxviz: ')}"), err=True)
     elif debug:
         sys.stderr.write(printable(warnings.formatwarning(message, category, filename, lineno, line)))
 

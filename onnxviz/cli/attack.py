@@ -11,7 +11,8 @@ from ..attacks.views import is_detection
 from ..errors import OptionError
 from ..estimate import Estimator
 from ..model import Model
-from .options import echo, model_options, out_option
+from .echo import echo
+from .options import model_options, out_option
 
 
 def _classes(text: str | None, what: str) -> list[int] | int | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from ..batch import batch as run_batch
-from .options import TARGET_HELP, echo, image_options, limits_options, route_options
+from .echo import echo
+from .options import TARGET_HELP, image_options, limits_options, route_options
 
 
 @click.command("batch", short_help="Explain a whole folder, glob or list of images (local or Ray), resumably.")

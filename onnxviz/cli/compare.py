@@ -7,7 +7,8 @@ import click
 from ..errors import OptionError
 from ..evaluation.compare import compare
 from ..model import load
-from .options import echo, image_options, limits_options, out_option, target_options
+from .echo import echo
+from .options import image_options, limits_options, out_option, target_options
 
 
 @click.command("compare", short_help="Several models on the same images: predictions, maps, agreement.")

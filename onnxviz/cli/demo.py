@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from ..demo import run_demo
-from .options import echo, out_option
+from .echo import echo
+from .options import out_option
 
 
 @click.command(short_help="Offline demo: bundled model and images -> out/index.html.")

@@ -9,7 +9,8 @@ import numpy as np
 from ..evaluation import evaluate
 from ..evaluation.run import METRICS
 from ..model import Model
-from .options import echo, model_options, out_option, target_options
+from .echo import echo
+from .options import model_options, out_option, target_options
 
 
 @click.command("evaluate", short_help="How faithful explanations are: deletion/insertion AUC, sanity checks.")

@@ -13,7 +13,8 @@ from ..estimate import Estimator
 from ..explainer import Explainer
 from ..model import Model
 from ..viz.report import write_run
-from .options import cell_size, echo, model_options, out_option, route_options, target_options
+from .echo import echo
+from .options import cell_size, model_options, out_option, route_options, target_options
 
 
 @click.command(short_help="Explain images with one or more methods.")

@@ -7,7 +7,8 @@ import click
 from ..inspect.summary import facts, summarize
 from ..model import Model
 from ..text import count_text, shape_text
-from .options import echo, model_options
+from .echo import echo
+from .options import model_options
 
 
 @click.command(short_help="Describe a model: inputs, layout, softmax tail, torch parity.")

@@ -17,7 +17,8 @@ from ..inspect.patches import top_patches as find_top_patches
 from ..inspect.projections import project as projections
 from ..io import save_png, write_bytes_atomic
 from ..model import Model
-from .options import echo, model_options, out_option
+from .echo import echo
+from .options import model_options, out_option
 
 
 @click.group("inspect", short_help="Kernels, feature maps, embeddings, top-k patches (no torch needed).")

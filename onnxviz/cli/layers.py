@@ -6,7 +6,8 @@ import click
 
 from ..model import Model
 from ..text import shape_text
-from .options import echo, model_options
+from .echo import echo
+from .options import model_options
 
 
 @click.command(short_help="List layers (tensor names for --layer); * marks the CAM default.")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import click
 
-from .. import api, registry
-from .options import echo
+from .. import catalog, registry
+from .echo import echo
 
 
 @click.command(short_help="List registered methods, or show one method's options.")
 @click.argument("name", required=False)
 def methods(name: str | None) -> None:
     """Registered methods (built-in and plugins); with NAME, its options and paper."""
-    rows = api.plugins()
+    rows = catalog.plugins()
     if name:
         registry.get(name)  # the error for an unknown or broken name
         row = next(r for r in rows if r["name"] == name)

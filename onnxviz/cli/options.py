@@ -18,15 +18,8 @@ from ..preprocess import PRESETS, Request
 from ..staging import staged
 from ..targets import Target
 from ..targets.spec import KIND_WORDS
-from ..text import printable
 
 _OVERWRITE = "onnxviz.overwrite"
-
-
-def echo(message: object = "", err: bool = False) -> None:
-    """click.echo for everything the commands print: text from models and file names cannot reach the terminal
-    as control sequences (see text.printable)."""
-    click.echo(printable(message), err=err)
 
 
 def _remember_overwrite(ctx: click.Context, param, value: bool) -> bool:

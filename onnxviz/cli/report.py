@@ -6,7 +6,8 @@ import click
 
 from ..model import Model
 from ..report import report
-from .options import echo, model_options, out_option, route_options, target_options
+from .echo import echo
+from .options import model_options, out_option, route_options, target_options
 
 
 @click.command("report", short_help="One self-contained HTML page: predictions, overlays, metrics, model facts.")

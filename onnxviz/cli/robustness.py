@@ -8,7 +8,8 @@ from ..errors import OptionError
 from ..imagefiles import find_images
 from ..model import Model
 from ..robustness import noise_robustness
-from .options import echo, model_options, out_option
+from .echo import echo
+from .options import model_options, out_option
 
 
 @click.command(short_help="Confidence and top-1 against noise and blur levels (CSV + PNG).")

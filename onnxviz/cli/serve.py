@@ -12,7 +12,8 @@ from ..guard import Limits
 from ..model import Model, load
 from ..preprocess import Request
 from ..serve.security import new_token
-from .options import echo, image_options, limits_options
+from .echo import echo
+from .options import image_options, limits_options
 
 
 def _ids(paths: list[Path]) -> dict[str, Path]:

@@ -9,7 +9,8 @@ import click
 from ..errors import OptionError
 from ..model import Model
 from ..synthesis import synthesis_names, synthesize
-from .options import echo, model_options, out_option
+from .echo import echo
+from .options import model_options, out_option
 
 
 @click.command("synthesize", short_help="Feature visualization: maximize, deepdream, invert, style transfer.")

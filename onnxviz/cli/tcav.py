@@ -7,7 +7,8 @@ import click
 from ..errors import OptionError
 from ..model import Model
 from ..tcav import tcav
-from .options import echo, model_options, out_option
+from .echo import echo
+from .options import model_options, out_option
 
 
 def _concept(text: str) -> tuple[str, str]:

@@ -8,13 +8,17 @@ Srinivas & Fleuret 2019, https://arxiv.org/abs/1905.00780
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
-import onnx
 
-from ..backends.graph import constants
+from ..backends.constants import constants
 from ..errors import MethodError
 from ..method import Method, MethodOutput
+
+if TYPE_CHECKING:  # onnx takes 0.6 s to import; listing methods must not pay it
+    import onnx
 
 
 def bias_layers(graph: onnx.GraphProto) -> list[tuple[str, np.ndarray]]:

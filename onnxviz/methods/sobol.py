@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy.stats import qmc
 
 from ..baselines import check_baseline, make_baseline
 from ..method import Method
@@ -38,6 +37,8 @@ class SobolOptions:
 
 def design(rng: np.random.Generator, cells: int, n: int) -> np.ndarray:
     """Saltelli's design, (N (cells + 2), cells): A, B, then A with column i from B, for each cell i."""
+    from scipy.stats import qmc  # scipy.stats costs 0.3 s to import: only when sampling
+
     points = qmc.Sobol(2 * cells, scramble=True, seed=rng).random(n)
     a, b = points[:, :cells], points[:, cells:]
     mixed = np.repeat(a[None], cells, axis=0)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backends.torch import import_torch
+from ..backends.torch_import import import_torch
 from ..options import option
 from .base import Request, Synthesis, Synthesized
 from .loop import to_numpy

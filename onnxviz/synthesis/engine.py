@@ -4,7 +4,7 @@ compute nothing beyond the tensors asked for)."""
 
 from __future__ import annotations
 
-from ..backends.torch import import_torch
+from ..backends.torch_import import import_torch
 from ..layers import Layer
 from ..model import Model
 from ..preprocess import Preprocessing

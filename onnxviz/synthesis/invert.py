@@ -11,7 +11,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..backends.torch import import_torch
+from ..backends.torch_import import import_torch
 from ..errors import OptionError
 from ..options import option
 from .base import Request, Synthesis, Synthesized

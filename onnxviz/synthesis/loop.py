@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backends.torch import import_torch
+from ..backends.torch_import import import_torch
 from .param import FourierImage, PixelImage
 from .regularizers import penalty
 from .transforms import random_affine

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..backends.torch import import_torch
+from ..backends.torch_import import import_torch
 
 # square root of ImageNet's RGB covariance (its SVD factors): decorrelated -> correlated colours
 COLOR_SQRT = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], np.float32)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import registry, resolve
-from ..backends.torch import import_torch
+from ..backends.torch_import import import_torch
 from ..errors import MethodError, OnnxvizError
 from ..model import Model, load
 from ..options import as_dict

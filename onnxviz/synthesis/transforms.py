@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from ..backends.torch import import_torch
+from ..backends.torch_import import import_torch
 
 
 def random_affine(images, engine, jitter: int = 0, scale: tuple[float, float] = (1.0, 1.0),

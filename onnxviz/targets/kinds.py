@@ -8,9 +8,9 @@ from __future__ import annotations
 import warnings
 from functools import lru_cache
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
 
 from ..errors import TargetError
 from .base import Model, Resolved, TargetKind
@@ -22,6 +22,9 @@ from .scores import ClassScore, pick
 from .spec import KIND_WORDS, WORD_SOURCES, Target, check_range, word_parser
 from .unit import UnitKind
 from .value import ValueKind
+
+if TYPE_CHECKING:  # onnx takes 0.6 s to import; listing methods must not pay it
+    import onnx
 
 
 class ClassKind(TargetKind):

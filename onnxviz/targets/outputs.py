@@ -5,11 +5,12 @@ and what to explain instead (a class index of a detector head would sum a box co
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-import onnx
+from typing import TYPE_CHECKING, Any
 
 from ..errors import TargetError
+
+if TYPE_CHECKING:  # onnx takes 0.6 s to import; listing methods must not pay it
+    import onnx
 
 NORMALIZERS = {"LpNormalization"}  # an embedding ends in one (or in x / sqrt(sum(x^2)): see _l2_normalized)
 MIN_ANCHORS = 64  # a raw detector head has many candidate boxes per image (YOLO at 640 px: 8400)
