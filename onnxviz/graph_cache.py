@@ -1,4 +1,5 @@
-"""The normalized graph of each model, kept on disk: a second load of the same file skips onnxslim and its check.
+"""What a second load of the same model file can skip, kept on disk: the guard's check (the file's SHA-256 is
+marked as passed under given limits) and onnxslim with its comparison (the normalized graph).
 
 Keyed by the model's bytes and the versions of what made the graph (onnxviz, onnxslim, onnx, onnxruntime). Entries
 are ONNX protobuf, parsed and never unpickled, written atomically into a directory only the user can write
@@ -20,6 +21,7 @@ import onnx
 
 LIMIT_BYTES = 2 << 30  # the oldest entries go once the cache holds more
 LARGEST_BYTES = 1 << 30  # larger graphs are not cached (protobuf's own limit is 2 GiB)
+MARKERS = 4096  # files marked as passed the check; the oldest go beyond this
 _MADE_BY = ("onnxviz", "onnxslim", "onnx", "onnxruntime")
 
 
@@ -82,6 +84,31 @@ def write(model_key: str, proto: onnx.ModelProto, normalization: str) -> None:
         entry = {"sha256": hashlib.sha256(data).hexdigest(), "normalization": normalization}
         _atomic_write(where / f"{name}.json", json.dumps(entry).encode())
         _prune(where)
+    except OSError:
+        return
+
+
+def passed(digest: str, limits: str) -> bool:
+    """Whether the model file whose SHA-256 is `digest` passed the guard's check under `limits` before, with these
+    versions of onnxviz, onnx and onnxruntime. A marker the user does not own alone is never believed."""
+    where = directory()
+    if where is None or not _own(where):
+        return False
+    return _own(where / f"{key(f'passed:{digest}:{limits}')}.passed")
+
+
+def remember_passed(digest: str, limits: str) -> None:
+    """Mark the file as checked (an empty file named by the key). Failing to costs only the speed-up."""
+    where = directory()
+    if where is None:
+        return
+    try:
+        where.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if _own(where):
+            _atomic_write(where / f"{key(f'passed:{digest}:{limits}')}.passed", b"")
+            markers = sorted(where.glob("*.passed"), key=lambda p: p.stat().st_mtime)
+            for old in markers[:max(0, len(markers) - MARKERS)]:
+                old.unlink(missing_ok=True)
     except OSError:
         return
 

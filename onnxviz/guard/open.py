@@ -8,6 +8,7 @@ from pathlib import Path
 
 import onnx
 
+from .. import graph_cache
 from ..errors import ModelError
 from .check import PROTOBUF_LIMIT, check_model, parse, read_file
 from .limits import Limits
@@ -18,7 +19,8 @@ CHECK = "onnxviz.guard.check:check_model"
 
 def open_model(source: str | os.PathLike | bytes | onnx.ModelProto, limits: Limits | None = None
                ) -> tuple[onnx.ModelProto, str]:
-    """(validated ModelProto with external data inlined, display name)."""
+    """(validated ModelProto with external data inlined, display name). Bytes that passed the check before under
+    the same limits (graph_cache.passed) are parsed without checking them again."""
     limits = limits or Limits()
     if isinstance(source, onnx.ModelProto):
         if source.ByteSize() > PROTOBUF_LIMIT:
@@ -28,9 +30,13 @@ def open_model(source: str | os.PathLike | bytes | onnx.ModelProto, limits: Limi
         data, name, request = bytes(source), "<bytes>", None
     else:
         path = Path(source)
-        data, name, request = None, str(path), os.path.abspath(path)  # the worker's working folder may differ
+        name, request = str(path), os.path.abspath(path)  # the worker's working folder may differ
         if not path.exists() and not path.is_symlink():
             raise ModelError(f"model file not found: {path}")
+        data = read_file(path, limits, name)
+    known = hashlib.sha256(data).hexdigest()
+    if graph_cache.passed(known, _checked_under(limits)):
+        return parse(data, name), name
     request = request if request is not None else data
     if limits.isolate and os.name == "posix":
         digest, inlined = WORKER.call(CHECK, (request, name, limits), timeout=limits.load_timeout,
@@ -39,7 +45,13 @@ def open_model(source: str | os.PathLike | bytes | onnx.ModelProto, limits: Limi
         digest, inlined = check_model(request, name, limits)
     if inlined is not None:
         return parse(inlined, name), name
-    data = data if data is not None else read_file(Path(request), limits, name)
-    if hashlib.sha256(data).hexdigest() != digest:
+    if digest != known:
         raise ModelError(f"{name} changed while it was being loaded; try again")
+    graph_cache.remember_passed(known, _checked_under(limits))
     return parse(data, name), name
+
+
+def _checked_under(limits: Limits) -> str:
+    """The limits the check's verdict depends on (not the worker's memory or time: a pass under those stands)."""
+    return (f"file={limits.max_file_bytes} tensor={limits.max_tensor_bytes} depth={limits.max_subgraph_depth} "
+            f"domains={','.join(sorted(limits.allowed_domains))}")
