@@ -15,6 +15,7 @@ import numpy as np
 from . import backward
 from .attention import global_attention, residual_stream
 from .backward import BackwardRules
+from .clean_forward import CleanForward
 from .errors import MethodError
 from .estimate import Estimator
 from .heads import gap_linear_head
@@ -47,6 +48,7 @@ class Context:
     estimator: Estimator | None = None  # set when gradients are estimated through onnxruntime
     backends_used: set[str] = field(default_factory=set)  # a record shared with every for_samples view
     scorer: Score | None = None  # the resolved target (default: the class score of `target`, `targets`, `masks`)
+    clean: CleanForward | None = None  # set when the engine's clean forward is left to the first torch pass
     runner: Runner = field(init=False, repr=False)  # chunking, per-sample seeds, progress, estimates: shared
 
     def __post_init__(self) -> None:
@@ -75,7 +77,7 @@ class Context:
         """A view whose row k scores the target of sample rows[k]: for batches of perturbed, noisy or
         interpolated copies. It shares the record of backends used."""
         rows = np.asarray(rows, dtype=np.int64)
-        return dataclasses.replace(self, targets=self.targets[rows], clean_scores=None,
+        return dataclasses.replace(self, targets=self.targets[rows], clean_scores=None, clean=None,
                                    masks=None if self.masks is None else self.masks[rows],
                                    scorer=self.score_fn.rows(rows))
 
@@ -86,11 +88,12 @@ class Context:
         if not isinstance(fn, ClassScore):
             raise MethodError(f"this method reads class probabilities; the target is a {type(fn).__name__}: explain "
                               "a class, or pass the method's option that keeps the target's own score")
-        return self if fn.softmax else dataclasses.replace(self, scorer=dataclasses.replace(fn, softmax=True))
+        return self if fn.softmax else dataclasses.replace(self, scorer=dataclasses.replace(fn, softmax=True),
+                                                           clean_scores=None, clean=None)
 
     def scoring(self, score: Score) -> Context:
         """A view whose target score is `score` (a unit inside the network, say) instead of the target's."""
-        return dataclasses.replace(self, scorer=score, clean_scores=None)
+        return dataclasses.replace(self, scorer=score, clean_scores=None, clean=None)
 
     def sample_rng(self, sample: np.ndarray) -> np.random.Generator:
         """A generator seeded by the run's seed and the sample's bytes: random draws that depend on the
@@ -163,7 +166,12 @@ class Context:
 
     def explained_scores(self, xb: np.ndarray) -> np.ndarray:
         """Target scores of `xb`, the batch this context explains: the engine's clean forward, not a new one."""
-        return self.clean_scores if self.clean_scores is not None else self.score(xb)
+        if self.clean_scores is not None:
+            return self.clean_scores
+        if self.clean is not None and self.clean.outputs is not None and not self.clean.wants(xb):
+            if xb.shape == self.clean.batch.shape and np.array_equal(xb, self.clean.batch):
+                return self._pick(self.clean.outputs, self._rows(xb, "explained_scores")).astype(np.float32)
+        return self.score(xb)
 
     def _layer_name(self, layer: str | None, primitive: str) -> str:
         if layer is not None:
@@ -274,6 +282,7 @@ class Context:
         layers = tuple(s for s in sources if s != "input")
         scored = self.score_fn.tensors
         names = tuple(dict.fromkeys((*layers, *scored)))
+        clean = self.clean if self.clean is not None and self.clean.wants(xb) else None
 
         def chunk(x: np.ndarray, r: np.ndarray, *ref: np.ndarray) -> list[np.ndarray]:
             with backend.bounded(x.shape):  # forward and backward share one memory budget
@@ -285,11 +294,15 @@ class Context:
                 score = self._pick([outs[t] for t in scored], r).sum()
                 grads = torch.autograd.grad(score, tensors, allow_unused=True)  # unused: no effect on the score
                 pairs = [(t, torch.zeros_like(t) if g is None else g) for t, g in zip(tensors, grads, strict=True)]
-                return [a.detach().cpu().numpy() for pair in pairs for a in pair]
+                seen = [outs[t] for t in scored] if clean is not None else []  # rules change backwards only
+                return [a.detach().cpu().numpy() for a in [*(a for pair in pairs for a in pair), *seen]]
 
         arrays = (xb, rows) if reference is None else (xb, rows, reference)
         with torch.enable_grad():
-            return self._run(chunk, arrays, on_chunk)
+            flat = self._run(chunk, arrays, on_chunk)
+        if clean is not None:
+            flat, clean.outputs = flat[:2 * len(sources)], flat[2 * len(sources):]
+        return flat
 
     def _estimated_grad(self, xb: np.ndarray, wrt: str, with_activations: bool, rules: BackwardRules | None,
                         on_chunk: Progress) -> np.ndarray:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import resolve, targets
+from .clean_forward import CleanForward
 from .context import Context
 from .errors import ImageError, InputWarning, LayerError, MethodError, NumericWarning, OptionError, TargetError
 from .estimate import Estimator
@@ -24,7 +25,7 @@ from .model import Model, load
 from .options import as_dict
 from .preprocess import Preprocessing
 from .reading import ImageSource, preprocessing_of, read_batch
-from .targets import parse_targets, region_boxes
+from .targets import ClassScore, Target, parse_targets, region_boxes
 from .targets.spec import TargetSpec
 
 
@@ -141,9 +142,11 @@ class Explainer:
         _check_pixel_range(x, model)
         self._check_token_grid(x)
         ctx, found, photos = self._context(x, target, image_sizes)
-        scores = ctx.explained_scores(x)  # the clean forward's, already computed
         prep_time = time.perf_counter() - start
         out = _validate_output(self.method.explain(ctx, x, self.options), cls, x)
+        if found is None:  # the clean forward was left to the method's first torch pass
+            found = self._clean_forward(ctx, x, photos)
+        scores = found.scores
         attributions, notes = numeric_warnings(out.attributions, scores, cls.family)
         for note in notes:
             warnings.warn(f"onnxviz: {cls.name}: {note}", NumericWarning, stacklevel=2)
@@ -178,12 +181,17 @@ class Explainer:
                              f"load(..., size=({size[0]}, {size[1]})); command line: --size {size[0]}x{size[1]})")
 
     def _context(self, x: np.ndarray, target: TargetSpec, image_sizes: Sequence[tuple[int, int]] | None
-                 ) -> tuple[Context, targets.Resolved, list[tuple[int, int]] | None]:
+                 ) -> tuple[Context, targets.Resolved | None, list[tuple[int, int]] | None]:
         """The complete Context: the clean forward, targets resolved on it (top1, regions), clean scores."""
         spec, indices = parse_targets(target, len(x))
         photos = [(int(hw[0]), int(hw[1])) for hw in image_sizes] if image_sizes is not None else None
         if photos is not None and len(photos) != len(x):
             raise TargetError(f"{len(photos)} image sizes given for {len(x)} images")
+        deferred = self._deferred(spec, indices, len(x))
+        if deferred is not None:
+            ctx = Context(self.model, spec, deferred.classes, self.layer, self.batch_size, self.seed, self.progress,
+                          estimator=self.estimator, scorer=deferred, clean=CleanForward(x.copy()))
+            return ctx, None, photos
         found = targets.resolve(self.model, spec, x, indices, photos, self.batch_size)
         score = found.score
         explained = found.explained if found.explained is not None else getattr(score, "classes", found.predictions)
@@ -191,6 +199,24 @@ class Explainer:
                       self.seed, self.progress, masks=getattr(score, "masks", None), clean_scores=found.scores,
                       estimator=self.estimator, backends_used={"onnxruntime"}, scorer=score)  # + the clean forward
         return ctx, found, photos
+
+    def _deferred(self, spec: Target, indices: np.ndarray | None, n: int) -> ClassScore | None:
+        """The target's score when the clean forward can wait for the method's first torch pass: a gradient method
+        on the torch backend, given classes of a plain float32 classifier output (see clean_forward.py): a half or
+        quantized graph's scores are what onnxruntime computes, not its float32 torch copy."""
+        if self.cls.requires != "gradients" or self.estimator is not None or self.model.precision != "float32":
+            return None
+        return targets.ClassKind().deferred(self.model, spec, indices, n)
+
+    def _clean_forward(self, ctx: Context, x: np.ndarray, photos: list[tuple[int, int]] | None) -> targets.Resolved:
+        """The clean forward's targets, scores and predictions: the torch pass's outputs when it saw the clean batch,
+        else onnxruntime's forward now."""
+        spec = ctx.target
+        if ctx.clean is not None and ctx.clean.outputs is not None:
+            return targets.ClassKind().from_clean(self.model, spec, ctx.clean.outputs[0], ctx.targets, photos)
+        ctx.backends_used.add("onnxruntime")  # on the batch as given: the method may have changed `x` in place
+        clean = ctx.clean.batch if ctx.clean is not None else x
+        return targets.resolve(self.model, spec, clean, ctx.targets, photos, self.batch_size)
 
     def _extras(self, extras: dict, ctx: Context, found: targets.Resolved, photos: list[tuple[int, int]] | None,
                 n: int, sample: tuple[int, ...]) -> None:

@@ -16,7 +16,7 @@ from ..errors import TargetError
 from .base import Model, Resolved, TargetKind
 from .detection import DetectionKind
 from .embedding import SimilarityKind
-from .outputs import check_class_target
+from .outputs import check_class_target, declared_shape
 from .regions import region_masks
 from .scores import ClassScore, pick
 from .spec import KIND_WORDS, WORD_SOURCES, Target, check_range, word_parser
@@ -39,18 +39,37 @@ class ClassKind(TargetKind):
 
     def resolve(self, model: Model, target: Target, x: np.ndarray, indices: np.ndarray | None,
                 photos: list[tuple[int, int]] | None, batch_size: int) -> Resolved:
+        tensor, _ = model.score_tensor(target)
+        return self.from_clean(model, target, model.run(x, (tensor,), batch_size)[0], indices, photos)
+
+    def from_clean(self, model: Model, target: Target, clean: np.ndarray, indices: np.ndarray | None,
+                   photos: list[tuple[int, int]] | None) -> Resolved:
+        """Resolved from the clean output of the score tensor, wherever it was computed."""
         tensor, softmax = model.score_tensor(target)
-        clean = model.run(x, (tensor,), batch_size)[0]
         if clean.ndim < 2:
             raise TargetError(f"output {tensor!r} has shape {clean.shape}: no class axis to explain")
         check_class_target(model.proto, tensor, clean.shape, output=target.output or model.outputs[0])
-        predictions = clean.reshape(len(x), clean.shape[1], -1).sum(axis=2).argmax(axis=1)
+        predictions = clean.reshape(len(clean), clean.shape[1], -1).sum(axis=2).argmax(axis=1)
         indices = predictions if indices is None else indices
         check_range(indices, clean.shape[1])
         masks = region_masks(target.region, clean, indices, photos, _threshold(model.proto, tensor))
         score = ClassScore((tensor,), np.asarray(indices, dtype=np.int64), softmax, masks)
         scores = pick(clean, indices, softmax, masks).astype(np.float32)  # the clean forward already has them
         return Resolved(score, scores, predictions, clean)
+
+    def deferred(self, model: Model, target: Target, indices: np.ndarray | None, n: int) -> ClassScore | None:
+        """The score of given classes of a plain classifier output (N, C), checked without running the model, so
+        that a gradient method's first pass over the clean batch can be its clean forward too; None when the
+        clean forward is needed first (top1, a region, an output whose class count the graph leaves open)."""
+        if indices is None or target.region is not None or any(k.accepts(target) for k in plugin_kinds()):
+            return None
+        tensor, softmax = model.score_tensor(target)
+        shape = declared_shape(model.proto, tensor)
+        if shape is None or len(shape) != 2 or not isinstance(shape[1], int):
+            return None
+        check_class_target(model.proto, tensor, (n, shape[1]), output=target.output or model.outputs[0])
+        check_range(indices, shape[1])
+        return ClassScore((tensor,), np.asarray(indices, dtype=np.int64), softmax, None)
 
 
 def _threshold(proto: onnx.ModelProto, tensor: str) -> float:

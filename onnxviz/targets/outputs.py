@@ -109,3 +109,11 @@ def chosen_output(proto: onnx.ModelProto, output: str | None, what: str) -> str:
 def _dims(value: onnx.ValueInfoProto) -> tuple:
     t = value.type.tensor_type
     return tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim)
+
+
+def declared_shape(proto: onnx.ModelProto, name: str) -> tuple | None:
+    """The shape the graph declares for a tensor (ints, or names / "?" where open), or None when it declares none."""
+    for value in [*proto.graph.output, *proto.graph.value_info]:
+        if value.name == name and value.type.tensor_type.HasField("shape"):
+            return _dims(value)
+    return None
