@@ -1,5 +1,6 @@
-"""onnxviz batch on a Ray cluster started the way a user starts one (issue 24, part 5): `ray start --head` and a
-second node joining it, both on this machine, then `onnxviz batch --engine ray --ray-address` against
+"""onnxviz batch on a Ray cluster started the way a user starts one (issue 24, part 5): `ray start --head` on this
+machine (two CPUs: two actor processes; Ray runs one node per machine), then `onnxviz batch --engine ray
+--ray-address` against
 `--engine local` on the same folder and model (resnet18, random weights, 224 x 224 photos): steady items/s,
 seconds per chunk and the overhead per chunk, start-up. Then the same run again with one actor process killed
 (SIGKILL) after the first chunk is written: the run must end with every item done once — Ray restarts the actor
@@ -40,15 +41,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_cluster(cpus_per_node: int) -> str:
-    """A head node and one worker node on this machine; the address to join."""
+def start_cluster(cpus: int) -> str:
+    """A head node on this machine with `cpus` CPUs; the address to join. Ray 2.5x turns token authentication on
+    for `ray start --head`: every node and driver sets RAY_AUTH_MODE=token and reads the token it wrote to
+    ~/.ray/auth_token (on a cluster: copy that file, or set RAY_AUTH_TOKEN)."""
+    os.environ["RAY_AUTH_MODE"] = "token"
     port = _free_port()
-    common = ["--num-cpus", str(cpus_per_node), "--disable-usage-stats"]
-    subprocess.run([RAY, "start", "--head", "--port", str(port), "--include-dashboard=false", *common], check=True,
-                   capture_output=True)
-    address = f"127.0.0.1:{port}"
-    subprocess.run([RAY, "start", "--address", address, *common], check=True, capture_output=True)
-    return address
+    subprocess.run([RAY, "start", "--head", "--port", str(port), "--num-cpus", str(cpus), "--disable-usage-stats",
+                    "--include-dashboard=false"], check=True, capture_output=True)
+    return f"127.0.0.1:{port}"
 
 
 def stop_cluster() -> None:
@@ -118,12 +119,12 @@ def main() -> None:
     rows.append(("local, 2 workers x 1 thread", f"{local_rate:.2f} items/s steady ({args.chunk / local_rate:.2f} s "
                                                 f"per chunk), start-up {local_start:.1f} s, total {local_total:.1f} s"))
     stop_cluster()
-    address = start_cluster(cpus_per_node=1)
+    address = start_cluster(cpus=2)
     try:
         ray_rate, ray_start, ray_total, _ = run(model, folder, args.method, args.chunk, engine="ray", workers=2,
                                                 ray_address=address)
         per_chunk = args.chunk / ray_rate - args.chunk / local_rate
-        rows.append(("ray cluster (head + 1 node), 2 actors",
+        rows.append(("ray cluster (ray start --head), 2 actors",
                      f"{ray_rate:.2f} items/s steady ({args.chunk / ray_rate:.2f} s per chunk), start-up "
                      f"{ray_start:.1f} s, total {ray_total:.1f} s"))
         rows.append(("ray overhead", f"{per_chunk * 1000:+.0f} ms per chunk in steady state "
