@@ -52,3 +52,23 @@ def cut_from(proto: onnx.ModelProto, layer: str | tuple[str, ...], outputs: tupl
         value_info=[v for v in graph.value_info if v.name in needed],
     )
     return onnx.helper.make_model(new_graph, opset_imports=proto.opset_import, ir_version=proto.ir_version)
+
+
+def bypasses(proto: onnx.ModelProto, layer: str | tuple[str, ...], outputs: tuple[str, ...]) -> tuple[str, ...]:
+    """The tensors that the network after `layer` reads besides the layers, and that the graph computes from its
+    input before them: a skip connection around the cut (a transformer block's residual). Fed with their values,
+    the part after the cut no longer needs the input, nor to recompute everything before it."""
+    layers = (layer,) if isinstance(layer, str) else tuple(layer)
+    graph = proto.graph
+    from_input = {i.name for i in graph.input}
+    from_layers = set(layers)
+    for node in graph.node:  # graph order is topological order
+        if any(i in from_input for i in node.input):
+            from_input.update(node.output)
+        if any(i in from_layers for i in node.input):
+            from_layers.update(node.output)
+    cut = cut_from(proto, layers, outputs).graph
+    found = dict.fromkeys(name for node in cut.node if any(o in from_layers for o in node.output)
+                          for name in node.input
+                          if name in from_input and name not in from_layers)
+    return tuple(found)
