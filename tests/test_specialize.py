@@ -37,7 +37,7 @@ def test_an_if_on_shapes_takes_its_branch_and_converts():
     assert len(shape_ifs(model.proto)) == 1
     x = np.random.default_rng(1).normal(size=(2, 1, 4, 4)).astype(np.float32)
     ex = onnxviz.explain(model, x, "saliency", target=1, abs=False, progress=False)
-    assert ex.backend == "onnxruntime+torch" and model.parity.ok
+    assert ex.backend == "torch" and model.parity.ok
     np.testing.assert_allclose(ex.attributions, W[1].reshape(1, 4, 4) * (x > 0), rtol=1e-6)  # the Relu branch
     other = _model([helper.make_node("Size", ["x"], ["measure"])], np.array(10**6, np.int64))  # else: Neg
     np.testing.assert_allclose(onnxviz.explain(other, x, "saliency", target=1, abs=False, progress=False)
@@ -90,7 +90,7 @@ def test_a_loop_with_a_shape_only_trip_count_is_unrolled():
     model = _loop_model()
     x = np.random.default_rng(2).normal(size=(2, 1, 4, 4)).astype(np.float32)
     ex = onnxviz.explain(model, x, "saliency", target="y:2", abs=False, progress=False)
-    assert ex.backend == "onnxruntime+torch" and model.parity.ok  # parity covers the stacked scan output too
+    assert ex.backend == "torch" and model.parity.ok  # parity covers the stacked scan output too
     np.testing.assert_allclose(ex.attributions, 0.125 * W[2].reshape(1, 4, 4) * (x > 0), rtol=1e-6)
 
 
