@@ -142,11 +142,13 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:90]
 
 
-def run_arch(arch: str, batches: list[int], names: list[str], peers: bool) -> list[str]:
+def run_arch(arch: str, batches: list[int], names: list[str], peers: bool, lines: list[str],
+             save: Callable[[], None]) -> None:
+    """The model's section, appended to `lines` row by row (`save` writes them: a stopped run keeps what it did)."""
     net, path, layer, reshape = network(arch)
     model = onnxviz.load(path)
     pool = photos(max(batches))
-    lines = [f"\n## {arch}\n"]
+    lines.append(f"\n## {arch}\n")
     x64 = onnxviz.load_image(photos(32), model)
     forward = lambda: model.run(x64, (model.outputs[0],), batch_size=32)  # noqa: E731
     forward()  # the session is made on the first run
@@ -165,7 +167,7 @@ def run_arch(arch: str, batches: list[int], names: list[str], peers: bool) -> li
         for name in names:
             lines.append(row(name, model, x, targets, native, floor, peers))
             print(lines[-1], flush=True)
-    return lines
+            save()
 
 
 def _converts(model) -> bool:
@@ -259,11 +261,11 @@ def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     names = methods([m for m in args.methods.split(",") if m])
     lines = header()
+    save = lambda: Path(args.out).write_text("\n".join(lines) + "\n")  # noqa: E731
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         for arch in args.models.split(","):
-            lines += run_arch(arch, [int(b) for b in args.batches.split(",")], names, not args.no_peers)
-    Path(args.out).write_text("\n".join(lines) + "\n")
+            run_arch(arch, [int(b) for b in args.batches.split(",")], names, not args.no_peers, lines, save)
     print(f"wrote {args.out}", file=sys.stdout)
 
 
