@@ -73,7 +73,8 @@ def set_threads(n: int) -> None:
 def distinct_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(index of the first of each distinct row, which distinct row each row is): rows compared by their bytes."""
     seen: dict[bytes, int] = {}
-    first, rows = [], []
+    first: list[int] = []
+    rows: list[int] = []
     for i, row in enumerate(np.ascontiguousarray(x)):
         key = row.tobytes()
         if key not in seen:
