@@ -33,7 +33,6 @@ from onnxviz.cli.app import cli
 from onnxviz.cli import explain as command
 from onnxviz import model as model_module, explainer as explainer_module
 from onnxviz.backends import torch as torch_backend, torch_import
-from onnxviz.guard import open as guard_open
 spent = {}
 imported = time.perf_counter() - t0
 
@@ -54,7 +53,6 @@ timed(torch_backend, "import_torch", "torch import")
 timed(torch_backend.TorchBackend, "__init__", "conversion (torch import included)")
 timed(explainer_module.Explainer, "explain", "method (targets + gradcam)")
 timed(command, "write_run", "writing files")
-start = time.perf_counter()
 code = cli.main(sys.argv[1:], prog_name="onnxviz", standalone_mode=False)
 spent["command imports"] = imported
 spent["wall (in process)"] = time.perf_counter() - t0
