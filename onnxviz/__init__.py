@@ -5,11 +5,11 @@ Ctrl-C before numpy, onnxruntime or torch are imported."""
 
 from __future__ import annotations
 
-import importlib
 import os as _os
 from typing import TYPE_CHECKING
 
 from .imageheader import MAX_PIXELS as _MAX_PIXELS
+from .lazy import exports as _exports
 
 # OpenCV reads its pixel cap when it loads: set it before any of our modules imports cv2
 _os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(_MAX_PIXELS))
@@ -36,7 +36,6 @@ _EXPORTS = {
     ".targets": ("Target",),
     ".viz.notebook": ("show",),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "Attack",
@@ -77,16 +76,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module 'onnxviz' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_WHERE[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_WHERE})
+__getattr__, __dir__ = _exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see

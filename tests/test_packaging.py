@@ -82,6 +82,7 @@ def test_the_installed_dependencies_meet_the_security_floors():
 def test_the_lazy_public_api_lists_what_it_loads():
     import onnxviz
 
-    assert set(onnxviz.__all__) == {*onnxviz._WHERE, "__version__"}
-    for name in onnxviz._WHERE:
+    lazy = {name for names in onnxviz._EXPORTS.values() for name in names}
+    assert set(onnxviz.__all__) == {*lazy, "__version__"}
+    for name in lazy:
         assert getattr(onnxviz, name) is not None
