@@ -24,22 +24,8 @@ def cut_from(proto: onnx.ModelProto, layer: str | tuple[str, ...], outputs: tupl
     """
     layers = (layer,) if isinstance(layer, str) else tuple(layer)
     graph = proto.graph
-    producer = {o: n for n in graph.node for o in n.output}
+    nodes, needed = _after(graph, layers, outputs)
     initializers = {i.name for i in graph.initializer}
-    needed: set[str] = set()
-    kept: set[int] = set()
-    stack = list(outputs)
-    while stack:
-        name = stack.pop()
-        stop = name in needed or name in layers or name in initializers or name not in producer
-        needed.add(name)
-        if stop:
-            continue
-        node = producer[name]
-        if id(node) not in kept:
-            kept.add(id(node))
-            stack.extend(i for i in node.input if i)
-    nodes = [n for n in graph.node if id(n) in kept]  # graph order is topological order
     value_info = {v.name: v for v in [*graph.value_info, *graph.input, *graph.output]}
     inputs = [value_info.get(name, onnx.ValueInfoProto(name=name)) for name in layers]
     inputs += [i for i in graph.input if i.name in needed and i.name not in layers and i.name not in initializers]
@@ -67,8 +53,29 @@ def bypasses(proto: onnx.ModelProto, layer: str | tuple[str, ...], outputs: tupl
             from_input.update(node.output)
         if any(i in from_layers for i in node.input):
             from_layers.update(node.output)
-    cut = cut_from(proto, layers, outputs).graph
-    found = dict.fromkeys(name for node in cut.node if any(o in from_layers for o in node.output)
+    nodes, _ = _after(graph, layers, outputs)
+    found = dict.fromkeys(name for node in nodes if any(o in from_layers for o in node.output)
                           for name in node.input
                           if name in from_input and name not in from_layers)
     return tuple(found)
+
+
+def _after(graph: onnx.GraphProto, layers: tuple[str, ...], outputs: tuple[str, ...]
+           ) -> tuple[list[onnx.NodeProto], set[str]]:
+    """(the nodes that compute `outputs` once `layers` are given, in graph order; every tensor they need)."""
+    producer = {o: n for n in graph.node for o in n.output}
+    initializers = {i.name for i in graph.initializer}
+    needed: set[str] = set()
+    kept: set[int] = set()
+    stack = list(outputs)
+    while stack:
+        name = stack.pop()
+        stop = name in needed or name in layers or name in initializers or name not in producer
+        needed.add(name)
+        if stop:
+            continue
+        node = producer[name]
+        if id(node) not in kept:
+            kept.add(id(node))
+            stack.extend(i for i in node.input if i)
+    return [n for n in graph.node if id(n) in kept], needed  # graph order is topological order
