@@ -20,7 +20,11 @@ class CleanForward:
     batch: np.ndarray
     outputs: list[np.ndarray] | None = None
 
+    def matches(self, xb: np.ndarray) -> bool:
+        """Whether `xb` is the clean batch: the same values, not only the same array (a method may have changed its
+        input in place)."""
+        return xb.shape == self.batch.shape and bool(np.array_equal(xb, self.batch))
+
     def wants(self, xb: np.ndarray) -> bool:
-        """Whether a pass over `xb` is the clean forward still missing (the same values, not only the same array:
-        a method may have changed its input in place)."""
-        return self.outputs is None and xb.shape == self.batch.shape and bool(np.array_equal(xb, self.batch))
+        """Whether a pass over `xb` is the clean forward still missing."""
+        return self.outputs is None and self.matches(xb)

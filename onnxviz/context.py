@@ -168,9 +168,8 @@ class Context:
         """Target scores of `xb`, the batch this context explains: the engine's clean forward, not a new one."""
         if self.clean_scores is not None:
             return self.clean_scores
-        if self.clean is not None and self.clean.outputs is not None and not self.clean.wants(xb):
-            if xb.shape == self.clean.batch.shape and np.array_equal(xb, self.clean.batch):
-                return self._pick(self.clean.outputs, self._rows(xb, "explained_scores")).astype(np.float32)
+        if self.clean is not None and self.clean.outputs is not None and self.clean.matches(xb):
+            return self._pick(self.clean.outputs, self._rows(xb, "explained_scores")).astype(np.float32)
         return self.score(xb)
 
     def _layer_name(self, layer: str | None, primitive: str) -> str:

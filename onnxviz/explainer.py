@@ -144,8 +144,8 @@ class Explainer:
         ctx, found, photos = self._context(x, target, image_sizes)
         prep_time = time.perf_counter() - start
         out = _validate_output(self.method.explain(ctx, x, self.options), cls, x)
-        if found is None:  # the clean forward was left to the method's first torch pass
-            found = self._clean_forward(ctx, x, photos)
+        if isinstance(found, CleanForward):  # the clean forward was left to the method's first torch pass
+            found = self._clean_forward(ctx, found, photos)
         scores = found.scores
         attributions, notes = numeric_warnings(out.attributions, scores, cls.family)
         for note in notes:
@@ -181,17 +181,19 @@ class Explainer:
                              f"load(..., size=({size[0]}, {size[1]})); command line: --size {size[0]}x{size[1]})")
 
     def _context(self, x: np.ndarray, target: TargetSpec, image_sizes: Sequence[tuple[int, int]] | None
-                 ) -> tuple[Context, targets.Resolved | None, list[tuple[int, int]] | None]:
-        """The complete Context: the clean forward, targets resolved on it (top1, regions), clean scores."""
+                 ) -> tuple[Context, targets.Resolved | CleanForward, list[tuple[int, int]] | None]:
+        """The complete Context: the clean forward, targets resolved on it (top1, regions), clean scores; or, when
+        the method's first torch pass can be the clean forward, the CleanForward that will hold it."""
         spec, indices = parse_targets(target, len(x))
         photos = [(int(hw[0]), int(hw[1])) for hw in image_sizes] if image_sizes is not None else None
         if photos is not None and len(photos) != len(x):
             raise TargetError(f"{len(photos)} image sizes given for {len(x)} images")
         deferred = self._deferred(spec, indices, len(x))
         if deferred is not None:
+            clean = CleanForward(x.copy())
             ctx = Context(self.model, spec, deferred.classes, self.layer, self.batch_size, self.seed, self.progress,
-                          estimator=self.estimator, scorer=deferred, clean=CleanForward(x.copy()))
-            return ctx, None, photos
+                          estimator=self.estimator, scorer=deferred, clean=clean)
+            return ctx, clean, photos
         found = targets.resolve(self.model, spec, x, indices, photos, self.batch_size)
         score = found.score
         explained = found.explained if found.explained is not None else getattr(score, "classes", found.predictions)
@@ -206,17 +208,17 @@ class Explainer:
         quantized graph's scores are what onnxruntime computes, not its float32 torch copy."""
         if self.cls.requires != "gradients" or self.estimator is not None or self.model.precision != "float32":
             return None
-        return targets.ClassKind().deferred(self.model, spec, indices, n)
+        kind = targets.kind_for(spec)
+        return kind.deferred(self.model, spec, indices, n) if isinstance(kind, targets.ClassKind) else None
 
-    def _clean_forward(self, ctx: Context, x: np.ndarray, photos: list[tuple[int, int]] | None) -> targets.Resolved:
+    def _clean_forward(self, ctx: Context, clean: CleanForward, photos: list[tuple[int, int]] | None
+                       ) -> targets.Resolved:
         """The clean forward's targets, scores and predictions: the torch pass's outputs when it saw the clean batch,
-        else onnxruntime's forward now."""
-        spec = ctx.target
-        if ctx.clean is not None and ctx.clean.outputs is not None:
-            return targets.ClassKind().from_clean(self.model, spec, ctx.clean.outputs[0], ctx.targets, photos)
-        ctx.backends_used.add("onnxruntime")  # on the batch as given: the method may have changed `x` in place
-        clean = ctx.clean.batch if ctx.clean is not None else x
-        return targets.resolve(self.model, spec, clean, ctx.targets, photos, self.batch_size)
+        else onnxruntime's forward now, on the batch as given (the method may have changed its input in place)."""
+        if clean.outputs is not None:
+            return targets.ClassKind().from_clean(self.model, ctx.target, clean.outputs[0], ctx.targets, photos)
+        ctx.backends_used.add("onnxruntime")
+        return targets.resolve(self.model, ctx.target, clean.batch, ctx.targets, photos, self.batch_size)
 
     def _extras(self, extras: dict, ctx: Context, found: targets.Resolved, photos: list[tuple[int, int]] | None,
                 n: int, sample: tuple[int, ...]) -> None:

@@ -105,3 +105,25 @@ def test_top1_and_forward_only_methods_keep_the_forward_first(model, forwards):
 def test_a_class_out_of_range_is_refused_before_the_method_runs(model, forwards):
     with pytest.raises(onnxviz.TargetError, match=str(CLASSES)):
         onnxviz.explain(model, _batch(), "saliency", target=[0, 1, CLASSES], progress=False)
+
+
+def test_a_target_kind_from_another_distribution_still_resolves_the_classes_it_claims(model, monkeypatch):
+    """A plugin kind that accepts class targets comes first (targets.kind_for): the engine must not skip it by
+    leaving the clean forward to torch."""
+    from onnxviz.targets import ClassKind, Resolved, TargetKind, kinds
+
+    class Doubled(TargetKind):
+        name = "doubled"
+
+        def accepts(self, target):
+            return target.kind == "class"
+
+        def resolve(self, model, target, x, indices, photos, batch_size):
+            found = ClassKind().resolve(model, target, x, indices, photos, batch_size)
+            return Resolved(found.score, 2 * found.scores, found.predictions, found.clean)
+
+    monkeypatch.setattr(kinds, "plugin_kinds", lambda: (Doubled(),))
+    x = _batch()
+    got = onnxviz.explain(model, x, "saliency", target=[0, 1, 2], progress=False)
+    np.testing.assert_allclose(got.scores, 2 * model.ort.run(x, ("logits",))[0][np.arange(3), [0, 1, 2]], rtol=1e-6)
+    assert "onnxruntime" in got.backend

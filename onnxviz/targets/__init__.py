@@ -8,7 +8,7 @@ from .base import Resolved, TargetKind
 from .decoders import DECODERS, Decoder
 from .detection import DetectionScore
 from .embedding import CosineScore
-from .kinds import KINDS, ClassKind, resolve
+from .kinds import KINDS, ClassKind, kind_for, resolve
 from .regions import photo_to_output, region_boxes, region_masks
 from .scores import ClassScore, Score, pick, softmax
 from .spec import Target, check_finite, check_range, parse_targets
@@ -17,6 +17,6 @@ from .value import ValueScore
 
 __all__ = [
     "DECODERS", "KINDS", "ClassKind", "ClassScore", "CosineScore", "Decoder", "DetectionScore", "Resolved", "Score",
-    "Target", "TargetKind", "UnitScore", "ValueScore", "check_finite", "check_range", "parse_targets",
+    "Target", "TargetKind", "UnitScore", "ValueScore", "check_finite", "check_range", "kind_for", "parse_targets",
     "photo_to_output", "pick", "region_boxes", "region_masks", "resolve", "softmax",
 ]

@@ -61,7 +61,7 @@ class ClassKind(TargetKind):
         """The score of given classes of a plain classifier output (N, C), checked without running the model, so
         that a gradient method's first pass over the clean batch can be its clean forward too; None when the
         clean forward is needed first (top1, a region, an output whose class count the graph leaves open)."""
-        if indices is None or target.region is not None or any(k.accepts(target) for k in plugin_kinds()):
+        if indices is None or target.region is not None:
             return None
         tensor, softmax = model.score_tensor(target)
         shape = declared_shape(model.proto, tensor)
@@ -84,8 +84,12 @@ KINDS: list[TargetKind] = [DetectionKind(), SimilarityKind(), ValueKind(), UnitK
 def resolve(model: Model, target: Target, x: np.ndarray, indices: np.ndarray | None,
             photos: list[tuple[int, int]] | None, batch_size: int) -> Resolved:
     """The first kind that accepts `target`, resolved on the clean batch `x`."""
-    kind = next(k for k in [*plugin_kinds(), *KINDS] if k.accepts(target))
-    return kind.resolve(model, target, x, indices, photos, batch_size)
+    return kind_for(target).resolve(model, target, x, indices, photos, batch_size)
+
+
+def kind_for(target: Target) -> TargetKind:
+    """The kind that resolves `target`: the first that accepts it, other distributions' kinds first."""
+    return next(k for k in [*plugin_kinds(), *KINDS] if k.accepts(target))
 
 
 @lru_cache(maxsize=1)
