@@ -13,9 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
-from common import photos, report, torchvision_pair
+from common import photo_folder, report, torchvision_pair
 
 import onnxviz
 from onnxviz.batch import batch
@@ -42,11 +40,7 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=8)
     args = parser.parse_args()
     _, model_path = torchvision_pair("resnet18")
-    folder = Path(tempfile.mkdtemp()) / "all"
-    folder.mkdir()
-    for i, img in enumerate(photos(args.images)):
-        crop = img[i % 7 * 8:, i % 5 * 8:]  # distinct images
-        cv2.imwrite(str(folder / f"photo_{i:03d}.png"), (crop[..., ::-1] * 255).astype(np.uint8))
+    folder = photo_folder(args.images)
     paths = sorted(folder.glob("*.png"))
     model = onnxviz.load(model_path)
     rows = []

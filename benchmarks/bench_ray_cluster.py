@@ -24,10 +24,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import cv2
-import numpy as np
 import psutil
-from common import photos, report, torchvision_pair
+from common import photo_folder, report, torchvision_pair
 
 from onnxviz.batch import batch
 
@@ -107,11 +105,7 @@ def main() -> None:
     parser.add_argument("--method", default="occlusion", choices=sorted(OPTIONS))
     args = parser.parse_args()
     _, model = torchvision_pair("resnet18")
-    folder = Path(tempfile.mkdtemp()) / "photos"
-    folder.mkdir()
-    for i, img in enumerate(photos(args.images)):
-        crop = img[i % 7 * 8:, i % 5 * 8:]  # distinct images
-        cv2.imwrite(str(folder / f"photo_{i:03d}.png"), (crop[..., ::-1] * 255).astype(np.uint8))
+    folder = photo_folder(args.images)
     chunks = -(-args.images // args.chunk)
     rows = [("machine", f"{os.cpu_count()} cores; {args.images} images, chunks of {args.chunk} ({chunks} chunks), "
                         f"{args.method} {OPTIONS[args.method]}")]

@@ -46,6 +46,18 @@ def photos(n: int) -> list[np.ndarray]:
     return [pool[i % len(pool)].astype(np.float32) / 255.0 for i in range(n)]
 
 
+def photo_folder(n: int) -> Path:
+    """A new folder of n distinct PNG photos (the photos cycled, each cropped differently), for batch runs."""
+    import cv2
+
+    folder = Path(tempfile.mkdtemp()) / "photos"
+    folder.mkdir()
+    for i, img in enumerate(photos(n)):
+        crop = img[i % 7 * 8:, i % 5 * 8:]
+        cv2.imwrite(str(folder / f"photo_{i:03d}.png"), (crop[..., ::-1] * 255).astype(np.uint8))
+    return folder
+
+
 def report(rows: list[tuple[str, str]]) -> None:
     width = max(len(k) for k, _ in rows)
     for key, value in rows:

@@ -94,7 +94,7 @@ def passed(digest: str, limits: str) -> bool:
     where = directory()
     if where is None or not _own(where):
         return False
-    return _own(where / f"{key(f'passed:{digest}:{limits}')}.passed")
+    return _own(_marker(where, digest, limits))
 
 
 def remember_passed(digest: str, limits: str) -> None:
@@ -105,12 +105,16 @@ def remember_passed(digest: str, limits: str) -> None:
     try:
         where.mkdir(parents=True, exist_ok=True, mode=0o700)
         if _own(where):
-            _atomic_write(where / f"{key(f'passed:{digest}:{limits}')}.passed", b"")
+            _atomic_write(_marker(where, digest, limits), b"")
             markers = sorted(where.glob("*.passed"), key=lambda p: p.stat().st_mtime)
             for old in markers[:max(0, len(markers) - MARKERS)]:
                 old.unlink(missing_ok=True)
     except OSError:
         return
+
+
+def _marker(where: Path, digest: str, limits: str) -> Path:
+    return where / f"{key(f'passed:{digest}:{limits}')}.passed"
 
 
 def _own(path: Path) -> bool:
