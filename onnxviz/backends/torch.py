@@ -15,7 +15,7 @@ from ..backward import BackwardRules, resolve
 from ..errors import ConversionError
 from ..guard.limits import Limits
 from ..guard.run import torch_pass
-from . import precision, qdq
+from . import fusion, precision, qdq
 from .torch_import import import_torch, torch_device
 
 
@@ -103,7 +103,9 @@ class TorchBackend:
             values.append(graph.call_function(operator.getitem, (value, i)) if n > 1 else value)
         graph.output(tuple(values))
         root: object = self.module
-        if rules is not None:  # after the outputs exist, so a node that is itself an output gets its rule too
+        if rules is None:  # after the outputs exist, so a requested inner tensor keeps its chain unfused
+            fusion.fuse_gelu(graph, self.module, self.op_type)
+        else:  # after the outputs exist, so a node that is itself an output gets its rule too
             from . import rules as modified  # imports torch
 
             root = modified.with_rules(graph, self.module, self.op_type, modified.assigner(rules))
