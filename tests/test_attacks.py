@@ -526,3 +526,70 @@ def test_class_names_with_gaps_are_filled_by_their_index(tmp_path):
     path = tmp_path / "names.json"
     path.write_text('{"0": "cat", "2": "dog"}', encoding="utf-8")
     assert class_names(path, {}) == ["cat", "1", "dog"]
+
+
+class _PlaneOracle:
+    """Labels from a known plane w . x > c, for HopSkipJump's estimate of the boundary's normal."""
+
+    def __init__(self, image: np.ndarray, w: np.ndarray, c: float, batch_size: int, budget: int = 10**9):
+        self.images, self.w, self.c, self.batch_size, self.left = image[None], w, c, batch_size, budget
+
+    def rng(self, row):
+        return np.random.default_rng(7)
+
+    def remaining(self, rows):
+        return np.array([self.left])
+
+    def decide(self, imgs, rows):
+        self.left -= len(imgs)
+        return (imgs.reshape(len(imgs), -1) @ self.w.ravel()) > self.c
+
+
+@pytest.mark.parametrize("batch_size", [3, 64])
+def test_hopskipjump_normal_estimate_is_the_papers_baseline_corrected_mean(batch_size):
+    """Chen et al. 2020, eq. 16: the probes' directions weighted by their signs minus the signs' mean; taken in
+    chunks of the batch size it must equal the one-batch formula, computed here from the same draws."""
+    from onnxviz.attacks.hopskipjump import HopSkipJumpOptions, _Walk
+
+    rng = np.random.default_rng(0)
+    image, w = rng.random((6, 5, 3)), rng.standard_normal((6, 5, 3))
+    boundary = image * 0.5 + 0.25
+    c = float(w.ravel() @ boundary.ravel()) + 0.02  # off-centre: the signs' mean is far from 0
+    opts = HopSkipJumpOptions(init_evals=40, max_evals=40)
+    walk = _Walk(_PlaneOracle(image, w, c, batch_size), 0, opts, type("Bar", (), {"update": lambda s, n: None})())
+    dist = float(np.linalg.norm(boundary - image))
+    got = walk.gradient_direction(boundary, 1, dist)
+
+    delta = np.sqrt(walk.d) * walk.theta * dist
+    u = np.random.default_rng(7).standard_normal((40, *image.shape))
+    u /= np.sqrt((u.reshape(40, -1) ** 2).sum(axis=1)).reshape(-1, 1, 1, 1)
+    probes = np.clip(boundary + delta * u, 0, 1)
+    signs = np.where(probes.reshape(40, -1) @ w.ravel() > c, 1.0, -1.0)
+    assert 0.2 < abs(signs.mean()) < 1  # the baseline matters here
+    expected = np.tensordot(signs - signs.mean(), (probes - boundary) / delta, axes=1)
+    np.testing.assert_allclose(got, expected / np.linalg.norm(expected), rtol=1e-6, atol=1e-9)
+    assert float((got * w).sum() / np.linalg.norm(w)) > 0.3  # and it points across the plane
+
+
+def test_a_failed_one_pixel_attack_returns_its_best_candidate(monkeypatch):
+    """Out of budget, the attack returns the candidate with the highest objective it saw (not merely one it
+    tried): spy on every objective the oracle computed and compare the returned image's own."""
+    seen: list[float] = []
+    original = Oracle.objective
+
+    def spy(self, z, rows, loss):
+        j = original(self, z, rows, loss)
+        seen.extend(np.asarray(j).tolist())
+        return j
+
+    monkeypatch.setattr(Oracle, "objective", spy)
+    model = onnxviz.load(demo_model_path())
+    result = onnxviz.attack(model, demo_images()[:1], "one_pixel", population=20, max_queries=60, progress=False)
+    assert not result.success[0], "the budget should be too small to flip the digit"
+    changed = np.argwhere(np.any(result.adversarial[0] != result.images[0], axis=-1))
+    assert len(changed) <= 1
+    best = max(seen[:60])  # the attack's own queries (the engine's final forward comes after)
+    from onnxviz.attacks.losses import objective
+
+    own = objective(result.logits_after[:1].astype(np.float64), result.labels[:1], None, "ce")
+    np.testing.assert_allclose(own[0], best, rtol=1e-5)

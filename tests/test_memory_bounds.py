@@ -118,6 +118,35 @@ def test_torch_side_peak_is_bounded_by_the_batch(wide_conv, method, option, coun
     assert large < 1.2 * small, f"{method}: {option} {count} -> {small:.0f} MiB, {10 * count} -> {large:.0f} MiB"
 
 
+ATTACKS = [("hopskipjump", ("init_evals", "max_evals"), 8, 400),  # probes per gradient estimate
+           ("one_pixel", ("population",), 10, 300)]  # candidate images per generation
+
+
+@pytest.mark.parametrize(("attack", "options", "count", "queries"), ATTACKS)
+def test_attack_peak_is_bounded_by_the_batch(wide_conv, attack, options, count, queries):
+    photo = np.random.default_rng(2).random((*SIZE, 3), dtype=np.float32)
+
+    def call(n: int):
+        def run():
+            result = onnxviz.attack(wide_conv, photo, attack, batch_size=BATCH, progress=False, max_queries=queries,
+                                    **dict.fromkeys(options, n))
+            assert result.queries[0] > queries // 2, "the attack stopped early: the peak would prove nothing"
+        return run
+
+    call(count)()
+    small, large = numpy_peak_mib(call(count)), numpy_peak_mib(call(10 * count))
+    assert large < 1.2 * small, f"{attack}: {options} {count} -> {small:.1f} MiB, {10 * count} -> {large:.1f} MiB"
+
+
+@pytest.mark.parametrize(("attack", "options", "count", "queries"), ATTACKS)
+def test_attack_chunks_change_nothing(wide_conv, attack, options, count, queries):
+    photo = np.random.default_rng(3).random((*SIZE, 3), dtype=np.float32)
+    one, other = (onnxviz.attack(wide_conv, photo, attack, batch_size=b, progress=False, max_queries=queries,
+                                 **dict.fromkeys(options, 3 * count)) for b in (4, 64))
+    np.testing.assert_array_equal(one.queries, other.queries)
+    np.testing.assert_allclose(one.adversarial, other.adversarial, atol=1e-6)
+
+
 @pytest.mark.parametrize(("method", "options"), [("rise", {"n_masks": 90}), ("lime", {"n_samples": 50}),
                                                  ("smoothgrad", {"nt_samples": 9})])
 def test_chunking_by_the_batch_changes_nothing(wide_conv, image, method, options):

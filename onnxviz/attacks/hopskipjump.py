@@ -106,9 +106,14 @@ class _Walk:
         if self.opts.start is not None:
             start = np.broadcast_to(np.asarray(self.opts.start, np.float64), self.x.shape)
             return start if self.decide(start[None])[0] else None
-        tries = np.stack([self._random_image(k) for k in range(self.opts.init_tries)])
-        hits = np.flatnonzero(self.decide(tries))
-        return tries[hits[0]] if len(hits) else None
+        found = None
+        for first in range(0, self.opts.init_tries, self.oracle.batch_size):  # memory follows --batch-size
+            ks = range(first, min(first + self.oracle.batch_size, self.opts.init_tries))
+            tries = np.stack([self._random_image(k) for k in ks])
+            hits = np.flatnonzero(self.decide(tries))
+            if found is None and len(hits):  # all are tried, as in one batch: the result cannot depend on chunks
+                found = tries[hits[0]]
+        return found
 
     def _random_image(self, k: int) -> np.ndarray:
         h, w, c = self.x.shape
@@ -134,11 +139,17 @@ class _Walk:
         """Monte-Carlo estimate of the boundary's normal from the labels of random probes around it."""
         n = int(min(self.opts.init_evals * np.sqrt(t), self.opts.max_evals))
         delta = np.sqrt(self.d) * self.theta * dist
-        u = self.rng.standard_normal((n, *self.x.shape))
-        u /= np.sqrt((u.reshape(n, -1) ** 2).sum(axis=1)).reshape(-1, *[1] * self.x.ndim)
-        probes = np.clip(boundary + delta * u, 0, 1)
-        signs = self.decide(probes).astype(np.float64) * 2 - 1
-        u = (probes[: len(signs)] - boundary) / delta
-        centred = signs - signs.mean() if abs(signs.mean()) != 1 else signs
-        grad = np.tensordot(centred, u, axes=1) / len(signs)
+        # sum_i (s_i - mean s) u_i = sum_i s_i u_i - mean(s) sum_i u_i: one pass over chunks of --batch-size probes
+        signed, plain, total, count = np.zeros(self.x.shape), np.zeros(self.x.shape), 0.0, 0
+        for first in range(0, n, self.oracle.batch_size):  # a spent budget ends the walk (_Spent) in decide
+            u = self.rng.standard_normal((min(self.oracle.batch_size, n - first), *self.x.shape))
+            u /= np.sqrt((u.reshape(len(u), -1) ** 2).sum(axis=1)).reshape(-1, *[1] * self.x.ndim)
+            probes = np.clip(boundary + delta * u, 0, 1)
+            signs = self.decide(probes).astype(np.float64) * 2 - 1
+            u = (probes[: len(signs)] - boundary) / delta
+            signed += np.tensordot(signs, u, axes=1)
+            plain += u.sum(axis=0)
+            total, count = total + signs.sum(), count + len(signs)
+        mean = total / count
+        grad = (signed - mean * plain if abs(mean) != 1 else signed) / count
         return grad / max(float(np.linalg.norm(grad)), 1e-12)

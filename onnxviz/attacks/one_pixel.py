@@ -75,18 +75,19 @@ class OnePixel(Attack):
             take = min(genes.shape[1], left)
             values = np.full(genes.shape[1], np.inf)
             if take:
-                cands = self._apply(image, genes[:, :take])
-                z = oracle.logits(cands, [row] * take)
+                step = oracle.batch_size  # candidate images made per chunk: memory follows --batch-size
+                chunks = [genes[:, i : min(i + step, take)] for i in range(0, take, step)]
+                z = np.concatenate([oracle.logits(self._apply(image, c), [row] * c.shape[1]) for c in chunks])
                 bar.update(take)
                 j = oracle.objective(z, [row] * take, opts.loss)
                 values[:take] = -j
                 k = int(np.argmax(j))
                 hits = np.flatnonzero(oracle.is_adversarial(z, [row] * take))
                 if len(hits):
-                    best["image"] = cands[hits[np.argmax(j[hits])]]
+                    best["image"] = self._apply(image, genes[:, [hits[np.argmax(j[hits])]]])[0]
                     raise _Stop
                 if j[k] > best["value"]:
-                    best["value"], best["image"] = j[k], cands[k]
+                    best["value"], best["image"] = j[k], self._apply(image, genes[:, [k]])[0]
             if take < genes.shape[1] or take == left:
                 raise _Stop
             return values
