@@ -1,11 +1,12 @@
 """The latency table: every registered method on resnet18, mobilenet_v3_large and vit_tiny (random weights,
 224 x 224, real photos), batch 1 and 8, CPU threads = cores: ms per image, peak memory above the resident set before
 the call, rows through the graph per image (forward and backward), the share of the onnxruntime forward floor for
-forward-only methods, and beside it the peer on the native module where one exists, with the ratio. Writes
-docs/latency.md; machine and versions on top.
+forward-only methods, and beside it the peer on the native module where one exists, with the ratio; then every
+attack on one photo (latency_attacks.py). Writes docs/latency.md; machine and versions on top.
 
     python benchmarks/latency.py                       # the whole table (an hour or more on 2 cores)
-    python benchmarks/latency.py --models resnet18 --batches 1 --methods gradcam,scorecam
+    python benchmarks/latency.py --models resnet18 --batches 1 --methods gradcam,scorecam --attacks none
+    python benchmarks/latency.py --batches 1 --methods none --attacks fgsm,pgd
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+import latency_attacks
 import numpy as np
 import torch
 from common import photos, torchvision_pair
@@ -143,7 +145,7 @@ def one_line(exc: BaseException) -> str:
 
 
 def run_arch(arch: str, batches: list[int], names: list[str], peers: bool, lines: list[str],
-             save: Callable[[], None]) -> None:
+             save: Callable[[], None], attacks: list[str] | None = None) -> None:
     """The model's section, appended to `lines` row by row (`save` writes them: a stopped run keeps what it did)."""
     net, path, layer, reshape = network(arch)
     model = onnxviz.load(path)
@@ -155,7 +157,7 @@ def run_arch(arch: str, batches: list[int], names: list[str], peers: bool, lines
     floor = min(measure(forward)[0] for _ in range(3)) / len(x64)
     lines.append(f"onnxruntime forward floor: **{floor * 1e3:.2f} ms per image** (batch 32). "
                  f"Torch conversion: {'yes' if _converts(model) else 'no'}.\n")
-    for batch in batches:
+    for batch in batches if names else []:
         x = onnxviz.load_image(pool[:batch], model)
         (logits,) = model.run(x, (model.outputs[0],))
         targets = logits.reshape(len(x), -1).argmax(1).tolist()
@@ -168,6 +170,9 @@ def run_arch(arch: str, batches: list[int], names: list[str], peers: bool, lines
             lines.append(row(name, model, x, targets, native, floor, peers))
             print(lines[-1], flush=True)
             save()
+    if attacks is not None:  # [] = every registered attack
+        lines += latency_attacks.rows(model, net, pool[0], floor, peers, measure, one_line, attacks)
+        save()
 
 
 def _converts(model) -> bool:
@@ -255,17 +260,20 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(ARCHS), help=f"comma-separated, of {', '.join(ARCHS)}")
     parser.add_argument("--batches", default="1,8")
     parser.add_argument("--methods", default="", help="comma-separated (default: every registered method)")
+    parser.add_argument("--attacks", default="all", help="comma-separated attacks, all (default) or none")
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--out", default=str(ROOT / "docs" / "latency.md"))
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     names = methods([m for m in args.methods.split(",") if m])
+    attacks = None if args.attacks == "none" else [a for a in args.attacks.split(",") if a and a != "all"]
     lines = header()
     save = lambda: Path(args.out).write_text("\n".join(lines) + "\n")  # noqa: E731
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         for arch in args.models.split(","):
-            run_arch(arch, [int(b) for b in args.batches.split(",")], names, not args.no_peers, lines, save)
+            run_arch(arch, [int(b) for b in args.batches.split(",")], names, not args.no_peers, lines, save,
+                     attacks)
     print(f"wrote {args.out}", file=sys.stdout)
 
 
