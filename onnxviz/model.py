@@ -399,7 +399,14 @@ class Model:
     @property
     def precision(self) -> str:
         """How the graph computes and what gradients are taken on: "float32", or a half-precision or quantized
-        graph with how its gradients are made exact for what it computes."""
+        graph with how its gradients are made exact for what it computes (read once per graph: each explain asks)."""
+        proto, found = self.__dict__.get("_precision", (None, ""))
+        if proto is not self.proto:
+            found = self._read_precision()
+            self.__dict__["_precision"] = (self.proto, found)
+        return found
+
+    def _read_precision(self) -> str:
         halves = sorted(onnx.helper.tensor_dtype_to_np_dtype(t).name for t in precision.half_types(self.proto))
         quantized = qdq.kind(self.proto)
         notes = []

@@ -182,3 +182,13 @@ def test_resnet18_variants_convert_with_parity_and_exact_gradients(resnet_varian
         ex = onnxviz.explain(model, x.astype(model.input.batch_dtype), method, target=3, progress=False)
         assert ex.backend == "onnxruntime+torch" and "precision" in ex.extras, (method, ex.backend)
         assert np.isfinite(ex.attributions).all() and np.abs(ex.attributions).max() > 0
+
+
+def test_the_precision_read_once_follows_a_replaced_graph(digits):
+    """Model.precision is read once per graph (every explain asks for it): a model whose graph is replaced
+    reads it again."""
+    base, _, folder = digits
+    model = onnxviz.load(folder / "fp16.onnx")
+    assert model.precision.startswith("float16")
+    model.proto = base.proto
+    assert model.precision == "float32"
