@@ -127,3 +127,15 @@ def test_a_legacy_torch_export_of_gelu_is_fused(tmp_path):
     with torch.no_grad():
         np.testing.assert_allclose(view(torch.from_numpy(X))[0].numpy(), net(torch.from_numpy(X)).numpy(),
                                    rtol=1e-5, atol=1e-6)
+
+
+def test_the_gelu_output_itself_can_be_a_layer():
+    """A CAM layer at the activation's output: the fused call stands in for it, value and gradient."""
+    backend = TorchBackend(gelu_graph(extra_output="g"))
+    view = backend.view(("out", "g"), None)
+    assert _erfs_and_gelus(view) == (0, 1)
+    out, g = view(torch.from_numpy(X).requires_grad_(True))
+    h = X.astype(np.float64) @ W
+    np.testing.assert_allclose(g.detach().numpy(), h * _phi(h)[0], rtol=1e-5, atol=1e-6)
+    (grad,) = torch.autograd.grad(out.sum(), g)
+    np.testing.assert_allclose(grad.numpy(), np.broadcast_to(V.sum(axis=1), g.shape), rtol=1e-5)
