@@ -139,3 +139,20 @@ def test_the_gelu_output_itself_can_be_a_layer():
     np.testing.assert_allclose(g.detach().numpy(), h * _phi(h)[0], rtol=1e-5, atol=1e-6)
     (grad,) = torch.autograd.grad(out.sum(), g)
     np.testing.assert_allclose(grad.numpy(), np.broadcast_to(V.sum(axis=1), g.shape), rtol=1e-5)
+
+
+def test_a_constant_that_would_broadcast_to_more_axes_keeps_the_chain():
+    """0.5 given as a (1, 1, 1) tensor makes the (N, 7) product (1, N, 7): one gelu call would drop that axis."""
+    proto = gelu_graph()
+    half = next(t for t in proto.graph.initializer if t.name == "c_half")
+    half.CopyFrom(numpy_helper.from_array(np.full((1, 1, 1), 0.5, np.float32), "c_half"))
+    del proto.graph.output[:]
+    proto.graph.output.append(helper.make_tensor_value_info("out", TensorProto.FLOAT, None))
+    view = TorchBackend(proto).view(("out",), None)
+    assert _erfs_and_gelus(view) == (1, 0)
+    import onnxruntime as ort
+
+    expected = ort.InferenceSession(proto.SerializeToString()).run(["out"], {"x": X})[0]
+    got = view(torch.from_numpy(X))[0].numpy()
+    assert got.shape == expected.shape == (1, 4, 3)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)

@@ -30,7 +30,8 @@ class _Chain:
         return self._op_type(self.root.get_submodule(node.target))
 
     def constant(self, node) -> float | None:
-        """The value of a one-element operand that is an initializer or a Constant node, else None."""
+        """The value of a scalar (or one-element vector: broadcasting it keeps the other operand's shape) operand
+        that is an initializer or a Constant node, else None."""
         if getattr(node, "op", None) == "get_attr":
             value = reduce(getattr, node.target.split("."), self.root)
         elif getattr(node, "op", None) == "call_module" and self.op(node) == "Constant":
@@ -38,7 +39,7 @@ class _Chain:
         else:
             return None
         is_float = getattr(value, "is_floating_point", lambda: False)()
-        return float(value.reshape(-1)[0]) if is_float and value.numel() == 1 else None
+        return float(value.reshape(-1)[0]) if is_float and value.numel() == 1 and value.dim() <= 1 else None
 
     def is_constant(self, node, expected: float) -> bool:
         value = self.constant(node)
