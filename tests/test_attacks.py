@@ -436,6 +436,13 @@ def test_the_ce_loss_is_per_row_in_numpy_and_torch_alike():
                                rtol=1e-12)
     margin = np.array([max(np.delete(row, c)) - row[c] for row, c in zip(z, classes, strict=True)])
     np.testing.assert_allclose(class_loss(torch.from_numpy(z), torch.from_numpy(classes), "margin").numpy(), margin)
+    saturated = z * 1000  # exp() of these overflows or underflows: the loss must not
+    shifted = saturated.max(axis=1)
+    expected = shifted + np.log(np.exp(saturated - shifted[:, None]).sum(axis=1)) - saturated[np.arange(4), classes]
+    np.testing.assert_allclose(class_loss(saturated, classes, "ce"), expected, rtol=1e-12)
+    np.testing.assert_allclose(class_loss(saturated, classes, "ce"),
+                               torch.nn.functional.cross_entropy(torch.from_numpy(saturated), torch.from_numpy(classes),
+                                                                 reduction="none").numpy(), rtol=1e-12)
 
 
 def test_simba_dct_directions_are_single_frequencies_normalized_in_the_norm():
